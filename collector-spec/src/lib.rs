@@ -1,0 +1,117 @@
+//! vestige collector specs.
+//!
+//! A spec is a YAML document naming an ordered list of artifacts, most volatile first
+//! (RFC 3227). Each artifact names one built-in collector kind with its options. The types
+//! in [`types`] are the spec's documentation: every field, its default and its bounds.
+//!
+//! ```
+//! let spec = collector_spec::Spec::builtin("minimal").unwrap();
+//! assert_eq!(spec.spec.name, "minimal");
+//! ```
+
+mod error;
+mod profiles;
+pub mod types;
+mod values;
+
+pub use error::SpecError;
+pub use profiles::{builtin_source, BUILTIN_PROFILES, DEFAULT_PROFILE};
+pub use types::*;
+pub use values::{ArtifactName, ByteSize, SpecDuration, ZstdLevel};
+
+use sha2::{Digest, Sha256};
+
+/// A parsed, validated spec together with the exact bytes it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedSpec {
+    /// The parsed spec.
+    pub spec: Spec,
+    /// The YAML source, byte for byte (stored in the bundle).
+    pub source: String,
+    /// Lowercase hex SHA-256 of `source`.
+    pub sha256: String,
+}
+
+impl Spec {
+    /// Parses and validates a spec from YAML text.
+    pub fn from_yaml(source: &str) -> Result<LoadedSpec, SpecError> {
+        let spec: Spec = serde_yaml_ng::from_str(source).map_err(SpecError::from_yaml)?;
+        spec.validate(source)?;
+        let sha256 = hex_sha256(source.as_bytes());
+        Ok(LoadedSpec {
+            spec,
+            source: source.to_owned(),
+            sha256,
+        })
+    }
+
+    /// Loads a built-in profile by name.
+    pub fn builtin(name: &str) -> Result<LoadedSpec, SpecError> {
+        let source = builtin_source(name).ok_or_else(|| SpecError::UnknownProfile {
+            name: name.to_owned(),
+        })?;
+        Self::from_yaml(source)
+    }
+
+    /// Checks what the type system cannot: unique artifact names.
+    fn validate(&self, source: &str) -> Result<(), SpecError> {
+        let mut seen = std::collections::HashSet::new();
+        for artifact in &self.artifacts {
+            let name = artifact.name.as_str();
+            if !seen.insert(name) {
+                let (line, column) = locate_nth_name(source, name, 2).unwrap_or((0, 0));
+                return Err(SpecError::Invalid {
+                    message: format!("artifact name `{name}` is used more than once"),
+                    line,
+                    column,
+                });
+            }
+        }
+        if self.artifacts.is_empty() {
+            return Err(SpecError::Invalid {
+                message: "a spec needs at least one artifact".into(),
+                line: locate_key(source, "artifacts").map_or(1, |p| p.0),
+                column: locate_key(source, "artifacts").map_or(1, |p| p.1),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Line and column (1-based) of the `n`th `name: <value>` line in the source.
+fn locate_nth_name(source: &str, value: &str, n: usize) -> Option<(usize, usize)> {
+    let mut count = 0;
+    for (i, line) in source.lines().enumerate() {
+        let trimmed = line.trim_start().trim_start_matches("- ");
+        if let Some(rest) = trimmed.strip_prefix("name:") {
+            let v = rest.trim().trim_matches(|c| c == '"' || c == '\'');
+            if v == value {
+                count += 1;
+                if count == n {
+                    let column = line.find("name:").map_or(1, |c| c + 1);
+                    return Some((i + 1, column));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn locate_key(source: &str, key: &str) -> Option<(usize, usize)> {
+    source.lines().enumerate().find_map(|(i, line)| {
+        let col = line.find(&format!("{key}:"))?;
+        Some((i + 1, col + 1))
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+use super::*;
+
+#[test]
+fn builtin_profiles_parse() {
+    for (name, _) in BUILTIN_PROFILES {
+        let loaded = Spec::builtin(name).unwrap();
+        assert_eq!(loaded.spec.name, *name);
+        assert_eq!(loaded.sha256.len(), 64);
+    }
+    let triage = Spec::builtin("triage").unwrap();
+    let kinds: Vec<_> = triage.spec.artifacts.iter().map(|a| a.collect.kind()).collect();
+    assert_eq!(kinds.first(), Some(&"processes"), "most volatile first");
+}
+
+#[test]
+fn unknown_profile_is_named() {
+    let err = Spec::builtin("nope").unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    assert!(err.to_string().contains("triage"), "{err}");
+}
+
+fn parse_err(src: &str) -> (String, usize, usize) {
+    let err = Spec::from_yaml(src).unwrap_err();
+    let (line, column) = err.position().unwrap();
+    (err.to_string(), line, column)
+}
+
+#[test]
+fn unknown_top_level_key_has_position() {
+    let (msg, line, col) = parse_err("name: x\nartifacts: []\nbogus: 1\n");
+    assert!(msg.contains("unknown field `bogus`"), "{msg}");
+    assert_eq!((line, col), (3, 1), "{msg}");
+}
+
+#[test]
+fn unknown_collector_kind_has_position() {
+    let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      teleport: {}\n";
+    let (msg, line, _) = parse_err(src);
+    assert!(msg.contains("unknown variant `teleport`"), "{msg}");
+    assert_eq!(line, 5, "{msg}");
+}
+
+#[test]
+fn unknown_option_has_position() {
+    let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      processes:\n        redact_envirn: true\n";
+    let (msg, line, col) = parse_err(src);
+    assert!(msg.contains("redact_envirn"), "{msg}");
+    assert_eq!((line, col), (6, 9), "{msg}");
+}
+
+#[test]
+fn wrong_type_has_position() {
+    let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      processes:\n        environ: sometimes\n";
+    let (msg, line, _) = parse_err(src);
+    assert!(msg.contains("invalid type") || msg.contains("expected a boolean"), "{msg}");
+    assert_eq!(line, 6, "{msg}");
+}
+
+#[test]
+fn malformed_yaml_has_position() {
+    let (msg, line, _) = parse_err("name: x\nartifacts: [\n  - {name: a\n");
+    assert!(line >= 2, "{msg} at {line}");
+}
+
+#[test]
+fn bad_values_are_refused_where_they_stand() {
+    let cases = [
+        ("timeout: 0s", "greater than zero"),
+        ("timeout: 3 fortnights", "unit"),
+        ("timeout: 48h", "24h"),
+        ("timeout: -5", "negative"),
+    ];
+    for (line_text, want) in cases {
+        let src = format!("name: x\nartifacts:\n  - name: a\n    {line_text}\n    collect:\n      system: {{}}\n");
+        let (msg, line, _) = parse_err(&src);
+        assert!(msg.contains(want), "{line_text}: {msg}");
+        assert_eq!(line, 4, "{line_text}: {msg}");
+    }
+    let (msg, line, _) = parse_err("name: x\nzstd_level: 40\nartifacts: []\n");
+    assert!(msg.contains("out of range"), "{msg}");
+    assert_eq!(line, 2);
+    let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      processes:\n        recover_max_bytes: 99999TiB\n";
+    let (msg, line, _) = parse_err(src);
+    assert!(msg.contains("1TiB limit"), "{msg}");
+    assert_eq!(line, 6);
+}
+
+#[test]
+fn hostile_artifact_names_are_refused() {
+    for name in ["../etc", "/abs", "a b", "UPPER", "", "a/b", "x\\ny"] {
+        let src = format!("name: x\nartifacts:\n  - name: \"{name}\"\n    collect:\n      system: {{}}\n");
+        let (msg, line, _) = parse_err(&src);
+        assert!(msg.contains("invalid artifact name"), "{name}: {msg}");
+        assert_eq!(line, 3, "{name}: {msg}");
+    }
+}
+
+#[test]
+fn duplicate_names_are_located() {
+    let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      system: {}\n  - name: a\n    collect:\n      system: {}\n";
+    let (msg, line, _) = parse_err(src);
+    assert!(msg.contains("more than once"), "{msg}");
+    assert_eq!(line, 6);
+}
+
+#[test]
+fn empty_artifact_list_is_refused() {
+    let (msg, line, _) = parse_err("name: x\nartifacts: []\n");
+    assert!(msg.contains("at least one"), "{msg}");
+    assert_eq!(line, 2);
+}
+
+#[test]
+fn values_parse_and_print() {
+    assert_eq!(SpecDuration::parse("500ms").unwrap().0.as_millis(), 500);
+    assert_eq!(SpecDuration::parse("2m").unwrap().0.as_secs(), 120);
+    assert_eq!(SpecDuration::parse("7").unwrap().0.as_secs(), 7);
+    assert_eq!(SpecDuration::parse("90s").unwrap().to_string(), "90s");
+    assert_eq!(ByteSize::parse("64MiB").unwrap().0, 64 << 20);
+    assert_eq!(ByteSize::parse("3k").unwrap().0, 3072);
+    assert_eq!(ByteSize(64 << 20).to_string(), "64MiB");
+    assert!(ByteSize::parse("12 parsecs").is_err());
+}
+
+#[test]
+fn defaults_fill_in() {
+    let src = "name: x\nartifacts:\n  - name: p\n    collect:\n      processes: {}\n";
+    let loaded = Spec::from_yaml(src).unwrap();
+    let a = loaded.spec.artifacts.first().unwrap();
+    assert_eq!(a.timeout.0.as_secs(), 60);
+    match &a.collect {
+        CollectorSpec::Processes(o) => {
+            assert!(o.recover_executables);
+            assert_eq!(o.recover_max_bytes.0, 64 << 20);
+            assert!(!o.redact_environ);
+        }
+        other => panic!("wrong kind {other:?}"),
+    }
+    assert_eq!(loaded.spec.zstd_level.0, 3);
+}

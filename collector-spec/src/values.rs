@@ -1,0 +1,220 @@
+//! Value types that validate themselves while the YAML is read, so a bad value is reported
+//! with the line and column where it stands.
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+use std::time::Duration;
+
+/// An artifact name: 1–64 characters of `a-z`, `0-9`, `_`, `-`, starting with a letter or digit.
+/// It becomes part of a file name and an S3 key, so nothing else is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ArtifactName(String);
+
+impl ArtifactName {
+    /// Validates a name.
+    pub fn new(name: &str) -> Result<Self, String> {
+        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+        let first_ok = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if name.is_empty() || name.len() > 64 || !first_ok || !name.chars().all(ok_char) {
+            return Err(format!(
+                "invalid artifact name `{}`: use 1-64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit",
+                name.escape_debug()
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ArtifactName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ArtifactName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextOrNumber("an artifact name", ArtifactName::new))
+    }
+}
+
+impl Serialize for ArtifactName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// A duration written as `500ms`, `30s`, `2m` or `1h` (a bare number means seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SpecDuration(pub Duration);
+
+impl SpecDuration {
+    /// The longest duration a spec accepts (24 hours).
+    pub const MAX: Duration = Duration::from_secs(24 * 3600);
+
+    /// Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration `{}`: expected e.g. 500ms, 30s, 2m, 1h", t.escape_debug()))?;
+        let d = match unit.trim() {
+            "ms" => Duration::from_millis(n),
+            "" | "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            other => {
+                return Err(format!(
+                    "invalid duration unit `{}`: use ms, s, m or h",
+                    other.escape_debug()
+                ))
+            }
+        };
+        if d.is_zero() {
+            return Err("a duration must be greater than zero".into());
+        }
+        if d > Self::MAX {
+            return Err(format!("duration `{t}` is longer than the 24h limit"));
+        }
+        Ok(Self(d))
+    }
+}
+
+impl fmt::Display for SpecDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 != 0 {
+            write!(f, "{ms}ms")
+        } else {
+            write!(f, "{}s", ms / 1000)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SpecDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextOrNumber("a duration such as 30s", SpecDuration::parse))
+    }
+}
+
+impl Serialize for SpecDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A byte count written as a number or with a unit: `512`, `64KiB`, `64MiB`, `2GiB`
+/// (`K`, `M`, `G` and `KB`, `MB`, `GB` are read as binary units too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// The largest size a spec accepts (1 TiB).
+    pub const MAX: u64 = 1 << 40;
+
+    /// Parses a size.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid size `{}`: expected e.g. 64MiB", t.escape_debug()))?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            "t" | "tb" | "tib" => 1 << 40,
+            other => {
+                return Err(format!(
+                    "invalid size unit `{}`: use B, KiB, MiB, GiB or TiB",
+                    other.escape_debug()
+                ))
+            }
+        };
+        let v = n
+            .checked_mul(mult)
+            .filter(|v| *v <= Self::MAX)
+            .ok_or_else(|| format!("size `{t}` is larger than the 1TiB limit"))?;
+        Ok(Self(v))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+            if v >= (1 << shift) && v % (1 << shift) == 0 {
+                return write!(f, "{}{unit}", v >> shift);
+            }
+        }
+        write!(f, "{v}B")
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextOrNumber("a size such as 64MiB", ByteSize::parse))
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// zstd compression level, 1 to 19.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ZstdLevel(pub i32);
+
+impl Default for ZstdLevel {
+    fn default() -> Self {
+        Self(3)
+    }
+}
+
+impl<'de> Deserialize<'de> for ZstdLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_i64(TextOrNumber("a zstd level from 1 to 19", |t| {
+            match t.parse::<i32>() {
+                Ok(v) if (1..=19).contains(&v) => Ok(ZstdLevel(v)),
+                _ => Err(format!("zstd_level {t} is out of range: use 1 to 19")),
+            }
+        }))
+    }
+}
+
+/// Accepts a string or a non-negative integer and parses its text with the given function,
+/// inside the visitor so that an error is reported at the value's own position.
+struct TextOrNumber<T>(&'static str, fn(&str) -> Result<T, String>);
+
+impl<T> Visitor<'_> for TextOrNumber<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        (self.1)(v).map_err(E::custom)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        (self.1)(&v.to_string()).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        if v < 0 {
+            return Err(E::custom(format!("{v} is negative; expected {}", self.0)));
+        }
+        (self.1)(&v.to_string()).map_err(E::custom)
+    }
+}

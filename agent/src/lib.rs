@@ -1,0 +1,19 @@
+//! vestige: a forensic collection agent for Linux hosts on AWS.
+//!
+//! The flow, one module each: a spec (`collector-spec`) → [`collect`]ors turn the host into
+//! records or bytes → the [`pipeline`] hashes, compresses and hashes again → a [`sink`]
+//! stores objects → the [`manifest`] lists them, written last; [`verify`] re-checks it all.
+//! [`run`] drives one collection.
+
+pub mod cli;
+pub mod collect;
+pub mod host;
+pub mod manifest;
+pub mod pipeline;
+pub mod procfs;
+pub mod progress;
+pub mod run;
+pub mod sink;
+pub mod summary;
+pub mod timefmt;
+pub mod verify;

@@ -33,9 +33,7 @@ pub enum SpecError {
 
 impl SpecError {
     pub(crate) fn from_yaml(err: serde_yaml_ng::Error) -> Self {
-        let (line, column) = err
-            .location()
-            .map_or((1, 1), |l| (l.line(), l.column()));
+        let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
         // serde_yaml appends " at line L column C" to its own message; keep only the cause.
         let full = err.to_string();
         let message = match full.rfind(" at line ") {

@@ -8,7 +8,12 @@ fn builtin_profiles_parse() {
         assert_eq!(loaded.sha256.len(), 64);
     }
     let triage = Spec::builtin("triage").unwrap();
-    let kinds: Vec<_> = triage.spec.artifacts.iter().map(|a| a.collect.kind()).collect();
+    let kinds: Vec<_> = triage
+        .spec
+        .artifacts
+        .iter()
+        .map(|a| a.collect.kind())
+        .collect();
     assert_eq!(kinds.first(), Some(&"processes"), "most volatile first");
 }
 
@@ -52,7 +57,10 @@ fn unknown_option_has_position() {
 fn wrong_type_has_position() {
     let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      processes:\n        environ: sometimes\n";
     let (msg, line, _) = parse_err(src);
-    assert!(msg.contains("invalid type") || msg.contains("expected a boolean"), "{msg}");
+    assert!(
+        msg.contains("invalid type") || msg.contains("expected a boolean"),
+        "{msg}"
+    );
     assert_eq!(line, 6, "{msg}");
 }
 
@@ -71,7 +79,9 @@ fn bad_values_are_refused_where_they_stand() {
         ("timeout: -5", "negative"),
     ];
     for (line_text, want) in cases {
-        let src = format!("name: x\nartifacts:\n  - name: a\n    {line_text}\n    collect:\n      system: {{}}\n");
+        let src = format!(
+            "name: x\nartifacts:\n  - name: a\n    {line_text}\n    collect:\n      system: {{}}\n"
+        );
         let (msg, line, _) = parse_err(&src);
         assert!(msg.contains(want), "{line_text}: {msg}");
         assert_eq!(line, 4, "{line_text}: {msg}");
@@ -88,7 +98,9 @@ fn bad_values_are_refused_where_they_stand() {
 #[test]
 fn hostile_artifact_names_are_refused() {
     for name in ["../etc", "/abs", "a b", "UPPER", "", "a/b", "x\\ny"] {
-        let src = format!("name: x\nartifacts:\n  - name: \"{name}\"\n    collect:\n      system: {{}}\n");
+        let src = format!(
+            "name: x\nartifacts:\n  - name: \"{name}\"\n    collect:\n      system: {{}}\n"
+        );
         let (msg, line, _) = parse_err(&src);
         assert!(msg.contains("invalid artifact name"), "{name}: {msg}");
         assert_eq!(line, 3, "{name}: {msg}");

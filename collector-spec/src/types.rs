@@ -117,7 +117,14 @@ impl Default for ProcessesOptions {
             environ: true,
             redact_environ: false,
             secret_name_patterns: [
-                "SECRET", "PASSWORD", "PASSWD", "TOKEN", "KEY", "CREDENTIAL", "AUTH", "SESSION",
+                "SECRET",
+                "PASSWORD",
+                "PASSWD",
+                "TOKEN",
+                "KEY",
+                "CREDENTIAL",
+                "AUTH",
+                "SESSION",
             ]
             .iter()
             .map(|s| (*s).to_owned())
@@ -245,7 +252,10 @@ struct CollectorVisitor;
 
 impl CollectorVisitor {
     /// Reads the options of `kind` from `value`, a deserializer positioned on them.
-    fn options<'de, D: serde::Deserializer<'de>>(kind: &str, value: D) -> Result<CollectorSpec, D::Error> {
+    fn options<'de, D: serde::Deserializer<'de>>(
+        kind: &str,
+        value: D,
+    ) -> Result<CollectorSpec, D::Error> {
         use serde::de::Error;
         Ok(match kind {
             "processes" => CollectorSpec::Processes(Deserialize::deserialize(value)?),
@@ -264,16 +274,22 @@ impl<'de> serde::de::Visitor<'de> for CollectorVisitor {
     type Value = CollectorSpec;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a collector kind, alone or as a map with one key (the kind) holding its options")
+        f.write_str(
+            "a collector kind, alone or as a map with one key (the kind) holding its options",
+        )
     }
 
     fn visit_str<E: serde::de::Error>(self, kind: &str) -> Result<CollectorSpec, E> {
         use serde::de::value::{Error as ValueError, MapDeserializer};
-        let empty = MapDeserializer::<std::iter::Empty<((), ())>, ValueError>::new(std::iter::empty());
+        let empty =
+            MapDeserializer::<std::iter::Empty<((), ())>, ValueError>::new(std::iter::empty());
         Self::options(kind, empty).map_err(E::custom)
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<CollectorSpec, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<CollectorSpec, A::Error> {
         use serde::de::Error;
         let kind: String = map
             .next_key()?

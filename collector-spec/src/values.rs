@@ -14,7 +14,8 @@ pub struct ArtifactName(String);
 impl ArtifactName {
     /// Validates a name.
     pub fn new(name: &str) -> Result<Self, String> {
-        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+        let ok_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
         let first_ok = name
             .chars()
             .next()
@@ -65,9 +66,12 @@ impl SpecDuration {
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration `{}`: expected e.g. 500ms, 30s, 2m, 1h", t.escape_debug()))?;
+        let n: u64 = num.parse().map_err(|_| {
+            format!(
+                "invalid duration `{}`: expected e.g. 500ms, 30s, 2m, 1h",
+                t.escape_debug()
+            )
+        })?;
         let d = match unit.trim() {
             "ms" => Duration::from_millis(n),
             "" | "s" => Duration::from_secs(n),
@@ -93,7 +97,7 @@ impl SpecDuration {
 impl fmt::Display for SpecDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             write!(f, "{ms}ms")
         } else {
             write!(f, "{}s", ms / 1000)
@@ -155,7 +159,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.0;
         for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-            if v >= (1 << shift) && v % (1 << shift) == 0 {
+            if v >= (1 << shift) && v.is_multiple_of(1 << shift) {
                 return write!(f, "{}{unit}", v >> shift);
             }
         }

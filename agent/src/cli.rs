@@ -1,0 +1,307 @@
+//! Command-line interface: parses flags and calls the library. Exit codes: 0 manifest
+//! written (or verify passed); 2 usage or spec error, nothing collected; 1 the collection
+//! could not be completed (or verify found a mismatch).
+
+use crate::run::{self, RunOptions};
+use crate::sink::dir::{DirReader, DirSink};
+use crate::sink::{CollectionReader, Sink};
+use clap::{Args, Parser, Subcommand};
+use collector_spec::{LoadedSpec, Spec, SpecError, BUILTIN_PROFILES, DEFAULT_PROFILE};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// vestige: capture a Linux host's volatile state into a verifiable evidence bundle.
+#[derive(Debug, Parser)]
+#[command(name = "vestige", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Collect evidence from this host.
+    Collect(CollectArgs),
+    /// Check a stored collection against its manifest.
+    Verify(VerifyArgs),
+    /// Inspect collector specs.
+    #[command(subcommand)]
+    Spec(SpecCommand),
+}
+
+#[derive(Debug, Args)]
+struct CollectArgs {
+    /// Built-in profile name (triage, minimal) or a YAML spec file.
+    #[arg(long, default_value = DEFAULT_PROFILE, value_name = "NAME|FILE")]
+    spec: String,
+    /// Write the collection under DIR/<host-id>/<collection-id>/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Write the collection under s3://BUCKET/PREFIX/<host-id>/<collection-id>/.
+    #[arg(long, value_name = "s3://BUCKET[/PREFIX]")]
+    s3: Option<String>,
+    /// Whole-run deadline (e.g. 90s, 2m); later artifacts are skipped to meet it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    deadline: Option<Duration>,
+    /// Time allowed for the EC2 instance-identity lookup.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    imds_timeout: Duration,
+    /// Never draw progress, even on a terminal.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// Collection root: a directory or an s3:// URI.
+    location: String,
+    /// The manifest_sha256 from the collection's summary line: also proves the manifest.
+    #[arg(long, value_name = "HEX")]
+    manifest_sha256: Option<String>,
+    /// Print the full report as JSON instead of lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum SpecCommand {
+    /// Validate a spec file; errors name the line and column.
+    Check {
+        /// YAML spec file.
+        file: PathBuf,
+    },
+    /// Print a built-in profile (default: triage).
+    Show {
+        /// Profile name.
+        name: Option<String>,
+    },
+    /// List built-in profiles.
+    List,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    collector_spec::SpecDuration::parse(s).map(|d| d.0)
+}
+
+/// Exit status of a command.
+pub type ExitCode = i32;
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("vestige: {msg}");
+    2
+}
+
+/// Loads `--spec`: a built-in name, else a file.
+fn load_spec(arg: &str) -> Result<(LoadedSpec, String), String> {
+    if BUILTIN_PROFILES.iter().any(|(n, _)| *n == arg) {
+        return Spec::builtin(arg)
+            .map(|s| (s, format!("builtin:{arg}")))
+            .map_err(|e| e.to_string());
+    }
+    let path = Path::new(arg);
+    if !path.exists() {
+        let names: Vec<&str> = BUILTIN_PROFILES.iter().map(|p| p.0).collect();
+        return Err(format!(
+            "`{arg}` is neither a built-in profile ({}) nor a file",
+            names.join(", ")
+        ));
+    }
+    let text = read_spec_file(path)?;
+    Spec::from_yaml(&text)
+        .map(|s| (s, path.display().to_string()))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_spec_file(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    if meta.len() > 1 << 20 {
+        return Err(format!(
+            "{}: a spec larger than 1 MiB is refused",
+            path.display()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{}: not UTF-8 (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Parses arguments and runs; returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Collect(args) => collect(args),
+        Command::Verify(args) => verify(args),
+        Command::Spec(cmd) => spec(cmd),
+    }
+}
+
+fn collect(args: CollectArgs) -> ExitCode {
+    let (spec, source) = match load_spec(&args.spec) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    type Opener = Box<dyn Fn(&run::Identity) -> Result<Arc<dyn Sink>, String>>;
+    let open_sink: Opener = match (&args.out, &args.s3) {
+        (Some(_), Some(_)) => return usage_error("choose one destination: --out or --s3, not both"),
+        (None, None) => {
+            return usage_error(
+                "no destination: give --out DIR for a local directory or --s3 s3://BUCKET/PREFIX for an evidence bucket",
+            )
+        }
+        (Some(dir), None) => {
+            let dir = dir.clone();
+            Box::new(move |id: &run::Identity| {
+                let root = dir.join(&id.host_id).join(&id.collection_id);
+                DirSink::create_root(&root).map(|s| Arc::new(s) as Arc<dyn Sink>).map_err(|e| e.to_string())
+            })
+        }
+        (None, Some(_)) => return usage_error("--s3: this build of vestige has no S3 sink"),
+    };
+    let deadline = match (args.deadline, spec.spec.deadline) {
+        (Some(a), Some(b)) => Some(a.min(b.0)),
+        (a, b) => a.or(b.map(|d| d.0)),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            tracing::warn!("cannot handle signal {sig}: {e}");
+        }
+    }
+    let opts = RunOptions {
+        spec_source: source,
+        deadline,
+        imds_budget: args.imds_timeout,
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+        stop,
+    };
+    match run::collect(&spec, &opts, open_sink.as_ref()) {
+        Ok((_manifest, summary)) => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{}", summary.to_line());
+            let _ = stdout.flush();
+            0
+        }
+        Err(e) => {
+            eprintln!("vestige: collection failed: {e}");
+            println!(
+                "{}",
+                serde_json::json!({"error": e.to_string(), "manifest_sha256": null})
+            );
+            1
+        }
+    }
+}
+
+fn open_reader(location: &str) -> Result<Box<dyn CollectionReader>, String> {
+    if location.starts_with("s3://") {
+        return Err("s3:// locations need a build of vestige with the S3 sink".into());
+    }
+    let p = Path::new(location);
+    if !p.is_dir() {
+        return Err(format!("{location}: not a directory"));
+    }
+    Ok(Box::new(DirReader::new(p)))
+}
+
+fn verify(args: VerifyArgs) -> ExitCode {
+    let reader = match open_reader(&args.location) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let report = crate::verify::verify(reader.as_ref(), args.manifest_sha256.as_deref());
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&report).unwrap_or_default()
+        );
+    } else {
+        for p in &report.matched {
+            let _ = writeln!(out, "ok        {p}");
+        }
+        for p in &report.problems {
+            let _ = writeln!(out, "MISMATCH  {}: {}", p.path, p.cause);
+        }
+        for n in &report.notes {
+            let _ = writeln!(out, "note      {n}");
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::json!({
+                "location": report.location,
+                "verified": report.ok(),
+                "checked": report.checked,
+                "problems": report.problems.len(),
+                "manifest_sha256": report.manifest_sha256,
+            })
+        );
+    }
+    if report.ok() {
+        0
+    } else {
+        1
+    }
+}
+
+fn spec(cmd: SpecCommand) -> ExitCode {
+    match cmd {
+        SpecCommand::Check { file } => {
+            let text = match read_spec_file(&file) {
+                Ok(t) => t,
+                Err(e) => return usage_error(e),
+            };
+            match Spec::from_yaml(&text) {
+                Ok(s) => {
+                    println!(
+                        "{}: ok — spec `{}`, {} artifacts, sha256 {}",
+                        file.display(),
+                        s.spec.name,
+                        s.spec.artifacts.len(),
+                        s.sha256
+                    );
+                    0
+                }
+                Err(e) => usage_error(format!("{}: {e}", file.display())),
+            }
+        }
+        SpecCommand::Show { name } => {
+            let name = name.unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
+            match collector_spec::builtin_source(&name) {
+                Some(src) => {
+                    print!("{src}");
+                    0
+                }
+                None => usage_error(SpecError::UnknownProfile { name }),
+            }
+        }
+        SpecCommand::List => {
+            for (name, src) in BUILTIN_PROFILES {
+                let desc = Spec::from_yaml(src)
+                    .map(|s| s.spec.description)
+                    .unwrap_or_default();
+                println!("{name}\t{desc}");
+            }
+            0
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! `connections`: every socket of every network namespace, with its owning pids.
+
+use super::{CollectError, Context, Output};
+use crate::procfs::net::{self, Family};
+use crate::procfs::read::{is_gone, list_pids, read_small, readlink_bytes};
+use crate::procfs::text::lossy;
+use collector_spec::{ConnectionsOptions, SocketTable};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+/// One socket.
+#[derive(Debug, Serialize)]
+pub struct ConnectionRecord {
+    pub protocol: &'static str,
+    pub family: &'static str,
+    pub local_address: Option<String>,
+    pub local_port: Option<u16>,
+    pub remote_address: Option<String>,
+    pub remote_port: Option<u16>,
+    pub state: &'static str,
+    pub inode: u64,
+    pub pids: Vec<u32>,
+    pub uid: Option<u32>,
+    pub netns: Option<u64>,
+    pub tx_queue: Option<u64>,
+    pub rx_queue: Option<u64>,
+    pub socket_type: Option<&'static str>,
+    pub path_hex: Option<String>,
+}
+
+/// Socket inode → owning pids, and net namespace → one pid inside it.
+#[derive(Debug, Default)]
+pub struct SocketOwners {
+    /// Owners of each socket inode.
+    pub by_inode: HashMap<u64, Vec<u32>>,
+    /// A representative pid per network namespace inode.
+    pub netns: BTreeMap<u64, u32>,
+}
+
+/// Walks /proc/*/fd once.
+pub fn socket_owners(ctx: &Context, out: &mut Output) -> Result<SocketOwners, CollectError> {
+    let mut owners = SocketOwners::default();
+    let pids = list_pids(&ctx.proc)
+        .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
+    for pid in pids {
+        out.check_cancel()?;
+        let dir = ctx.proc.join(pid.to_string());
+        if let Ok(ns) = readlink_bytes(&dir.join("ns/net")) {
+            if let Some(ino) = bracketed(&ns) {
+                owners.netns.entry(ino).or_insert(pid);
+            }
+        }
+        let fds = match std::fs::read_dir(dir.join("fd")) {
+            Ok(d) => d,
+            Err(e) if is_gone(&e) => continue,
+            Err(e) => {
+                // Kernel threads and zombies have no readable fd table; only permission matters.
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    out.warn(format!("pid {pid}: fd: {e}"));
+                }
+                continue;
+            }
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = readlink_bytes(&fd.path()) else {
+                continue;
+            };
+            if let Some(rest) = target.strip_prefix(b"socket:") {
+                if let Some(ino) = bracketed(rest) {
+                    let list = owners.by_inode.entry(ino).or_default();
+                    if list.last() != Some(&pid) {
+                        list.push(pid);
+                    }
+                }
+            }
+        }
+    }
+    Ok(owners)
+}
+
+/// `[12345]` (possibly after a `name:` prefix) → 12345.
+fn bracketed(b: &[u8]) -> Option<u64> {
+    let open = b.iter().position(|c| *c == b'[')?;
+    let close = b.iter().rposition(|c| *c == b']')?;
+    std::str::from_utf8(b.get(open + 1..close)?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Collects sockets.
+pub fn collect(
+    ctx: &Context,
+    opts: &ConnectionsOptions,
+    out: &mut Output,
+) -> Result<(), CollectError> {
+    let owners = socket_owners(ctx, out)?;
+    // Read each namespace's tables through a process inside it; our own namespace too.
+    let mut sources: Vec<(Option<u64>, PathBuf)> = owners
+        .netns
+        .iter()
+        .map(|(ns, pid)| (Some(*ns), ctx.proc.join(pid.to_string()).join("net")))
+        .collect();
+    if sources.is_empty() {
+        sources.push((None, ctx.proc.join("net")));
+    }
+    for (netns, dir) in sources {
+        for table in &opts.tables {
+            out.check_cancel()?;
+            let path = dir.join(table.file_name());
+            let buf = match read_small(&path) {
+                Ok(b) => b,
+                Err(e) if is_gone(&e) => continue, // table absent (no IPv6) or process gone
+                Err(e) => {
+                    out.warn(format!("{}: {e}", path.display()));
+                    continue;
+                }
+            };
+            emit_table(*table, &buf, netns, &owners, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn emit_table(
+    table: SocketTable,
+    buf: &[u8],
+    netns: Option<u64>,
+    owners: &SocketOwners,
+    out: &mut Output,
+) -> Result<(), CollectError> {
+    let pids = |inode: u64| owners.by_inode.get(&inode).cloned().unwrap_or_default();
+    if table == SocketTable::Unix {
+        let (socks, bad) = net::parse_unix(buf);
+        if bad > 0 {
+            out.warn(format!(
+                "unix: {bad} malformed lines (paths with newlines?)"
+            ));
+        }
+        for s in socks {
+            let (path, path_hex) = if s.path.is_empty() {
+                (None, None)
+            } else {
+                let (t, h) = lossy(&s.path);
+                (Some(t), h)
+            };
+            out.record(&ConnectionRecord {
+                protocol: "unix",
+                family: "unix",
+                local_address: path,
+                local_port: None,
+                remote_address: None,
+                remote_port: None,
+                state: s.state_name(),
+                inode: s.inode,
+                pids: pids(s.inode),
+                uid: None,
+                netns,
+                tx_queue: None,
+                rx_queue: None,
+                socket_type: Some(s.type_name()),
+                path_hex,
+            })?;
+        }
+        return Ok(());
+    }
+    let (protocol, family) = match table {
+        SocketTable::Tcp => ("tcp", Family::Inet),
+        SocketTable::Tcp6 => ("tcp", Family::Inet6),
+        SocketTable::Udp => ("udp", Family::Inet),
+        SocketTable::Udp6 => ("udp", Family::Inet6),
+        SocketTable::Raw => ("raw", Family::Inet),
+        SocketTable::Raw6 | SocketTable::Unix => ("raw", Family::Inet6),
+    };
+    let (socks, bad) = net::parse_inet(buf, family);
+    if bad > 0 {
+        out.warn(format!("{}: {bad} malformed lines", table.file_name()));
+    }
+    for s in socks {
+        let state = if protocol == "tcp" {
+            net::tcp_state(s.state)
+        } else {
+            net::dgram_state(s.state)
+        };
+        out.record(&ConnectionRecord {
+            protocol,
+            family: if family == Family::Inet {
+                "inet"
+            } else {
+                "inet6"
+            },
+            local_address: Some(s.local_address),
+            local_port: Some(s.local_port),
+            remote_address: Some(s.remote_address),
+            remote_port: Some(s.remote_port),
+            state,
+            inode: s.inode,
+            pids: pids(s.inode),
+            uid: Some(s.uid),
+            netns,
+            tx_queue: Some(s.tx_queue),
+            rx_queue: Some(s.rx_queue),
+            socket_type: None,
+            path_hex: None,
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! `memory_maps`: one record per mapping of every process, with anomaly flags.
+
+use super::{CollectError, Context, Output};
+use crate::procfs::maps;
+use crate::procfs::read::{is_gone, list_pids, read_small};
+use crate::procfs::text::lossy;
+use collector_spec::MemoryMapsOptions;
+use serde::Serialize;
+
+/// One mapping.
+#[derive(Debug, Serialize)]
+pub struct MappingRecord {
+    pub pid: u32,
+    pub start: String,
+    pub end: String,
+    pub size: u64,
+    pub perms: String,
+    pub offset: u64,
+    pub device: String,
+    pub inode: u64,
+    pub path: Option<String>,
+    pub path_hex: Option<String>,
+    pub deleted: bool,
+    pub memfd: bool,
+    pub writable_executable: bool,
+    pub anonymous_executable: bool,
+}
+
+/// Collects every process's mappings.
+pub fn collect(
+    ctx: &Context,
+    opts: &MemoryMapsOptions,
+    out: &mut Output,
+) -> Result<(), CollectError> {
+    let pids = list_pids(&ctx.proc)
+        .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
+    for pid in pids {
+        out.check_cancel()?;
+        let buf = match read_small(&ctx.proc.join(pid.to_string()).join("maps")) {
+            Ok(b) => b,
+            Err(e) if is_gone(&e) => continue,
+            Err(e) => {
+                out.warn(format!("pid {pid}: maps: {e}"));
+                continue;
+            }
+        };
+        let (mappings, bad) = maps::parse_all(&buf);
+        if bad > 0 {
+            out.warn(format!("pid {pid}: {bad} malformed maps lines"));
+        }
+        for m in mappings {
+            let rwx = m.writable_executable();
+            let anon_x = m.anonymous_executable();
+            let (deleted, memfd) = (m.deleted(), m.memfd());
+            if opts.only_anomalies && !(rwx || anon_x || deleted || memfd) {
+                continue;
+            }
+            let (path, path_hex) = if m.path.is_empty() {
+                (None, None)
+            } else {
+                let (t, h) = lossy(m.path_without_deleted());
+                (Some(t), h)
+            };
+            out.record(&MappingRecord {
+                pid,
+                start: format!("{:#x}", m.start),
+                end: format!("{:#x}", m.end),
+                size: m.end.saturating_sub(m.start),
+                perms: m.perms,
+                offset: m.offset,
+                device: m.dev,
+                inode: m.inode,
+                path,
+                path_hex,
+                deleted,
+                memfd,
+                writable_executable: rwx,
+                anonymous_executable: anon_x,
+            })?;
+        }
+    }
+    Ok(())
+}

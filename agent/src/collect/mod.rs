@@ -1,0 +1,234 @@
+//! Collectors: each turns the host into records or bytes, and nothing else.
+//!
+//! To add one: write `collect/<kind>.rs` with a `collect(ctx, options, out)` function, add the
+//! kind to `collector-spec`, and register it in [`run`] below.
+
+mod connections;
+mod hidden_processes;
+mod kernel_modules;
+mod memory_maps;
+mod open_files;
+mod processes;
+mod system;
+mod users;
+
+use crate::manifest::ArtifactEntry;
+use crate::pipeline::{ArtifactWriter, Compression, Finished, PipelineError, RecordWriter};
+use crate::sink::Sink;
+use collector_spec::CollectorSpec;
+use serde::Serialize;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use thiserror::Error;
+
+pub use users::UserNames;
+
+/// Why a collector stopped early.
+#[derive(Debug, Error)]
+pub enum CollectError {
+    /// The run asked it to stop (timeout, deadline, signal).
+    #[error("cancelled")]
+    Cancelled,
+    /// Storing failed.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// The collector could not do its work at all.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What collectors read from: the host's pseudo-filesystems and shared lookups.
+#[derive(Debug)]
+pub struct Context {
+    /// procfs mount (normally `/proc`).
+    pub proc: PathBuf,
+    /// sysfs mount (normally `/sys`).
+    pub sys: PathBuf,
+    /// Host configuration directory (normally `/etc`).
+    pub etc: PathBuf,
+    /// vestige's own pid, so records can mark it.
+    pub self_pid: u32,
+    users: OnceLock<UserNames>,
+    boot_time: OnceLock<Option<i64>>,
+}
+
+impl Context {
+    /// A context reading the live host.
+    pub fn host() -> Self {
+        Self::with_roots("/proc", "/sys", "/etc")
+    }
+
+    /// A context reading other roots (fixtures, mounted images).
+    pub fn with_roots(
+        proc: impl Into<PathBuf>,
+        sys: impl Into<PathBuf>,
+        etc: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            proc: proc.into(),
+            sys: sys.into(),
+            etc: etc.into(),
+            self_pid: std::process::id(),
+            users: OnceLock::new(),
+            boot_time: OnceLock::new(),
+        }
+    }
+
+    /// uid → user name from /etc/passwd (read once).
+    pub fn users(&self) -> &UserNames {
+        self.users
+            .get_or_init(|| UserNames::load(&self.etc.join("passwd")))
+    }
+
+    /// Boot time in seconds since the epoch (`btime` of /proc/stat).
+    pub fn boot_time(&self) -> Option<i64> {
+        *self.boot_time.get_or_init(|| {
+            let stat = crate::procfs::read::read_small(&self.proc.join("stat")).ok()?;
+            let text = String::from_utf8_lossy(&stat);
+            text.lines()
+                .find_map(|l| l.strip_prefix("btime "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+    }
+}
+
+/// Most warnings kept per artifact; the rest are counted.
+const MAX_WARNINGS: usize = 20;
+
+/// Where a collector puts what it finds. It never learns which sink is behind it.
+pub struct Output {
+    sink: Arc<dyn Sink>,
+    compression: Compression,
+    artifact: String,
+    kind: &'static str,
+    records: RecordWriter,
+    extras: Arc<Mutex<Vec<ArtifactEntry>>>,
+    warnings: Vec<String>,
+    warning_count: u64,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Output {
+    /// Opens the artifact's record stream at `artifacts/<name>.jsonl.zst`.
+    pub fn open(
+        sink: Arc<dyn Sink>,
+        compression: Compression,
+        artifact: &str,
+        kind: &'static str,
+        extras: Arc<Mutex<Vec<ArtifactEntry>>>,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<Self, PipelineError> {
+        let path = format!("artifacts/{artifact}.jsonl.zst");
+        let writer = ArtifactWriter::create(sink.as_ref(), &path, compression)?;
+        Ok(Self {
+            sink,
+            compression,
+            artifact: artifact.to_owned(),
+            kind,
+            records: RecordWriter::new(writer),
+            extras,
+            warnings: Vec::new(),
+            warning_count: 0,
+            cancel,
+        })
+    }
+
+    /// Appends a record. Fails with [`CollectError::Cancelled`] once the run asks to stop.
+    pub fn record<T: Serialize + ?Sized>(&mut self, record: &T) -> Result<(), CollectError> {
+        self.check_cancel()?;
+        self.records.write(record)?;
+        Ok(())
+    }
+
+    /// Fails with [`CollectError::Cancelled`] once the run asks to stop.
+    pub fn check_cancel(&self) -> Result<(), CollectError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(CollectError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Notes a non-fatal problem; the artifact becomes `partial`.
+    pub fn warn(&mut self, message: impl Into<String>) {
+        self.warning_count += 1;
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(message.into());
+        }
+    }
+
+    /// Stores up to `limit` bytes from `reader` as an extra artifact at `path` (e.g. a
+    /// recovered executable), listed in the manifest under `name`.
+    pub fn store_bytes(
+        &mut self,
+        name: &str,
+        path: &str,
+        reader: &mut dyn Read,
+        limit: u64,
+    ) -> Result<Finished, CollectError> {
+        self.check_cancel()?;
+        let mut w = ArtifactWriter::create(self.sink.as_ref(), path, self.compression)?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut limited = reader.take(limit);
+        loop {
+            let n = match limited.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CollectError::Failed(format!("reading for {path}: {e}"))),
+            };
+            w.write_raw(buf.get(..n).unwrap_or_default())?;
+            self.check_cancel()?;
+        }
+        let fin = w.finish()?;
+        let entry = ArtifactEntry::stored(name, self.kind, &fin);
+        if let Ok(mut extras) = self.extras.lock() {
+            extras.push(entry);
+        }
+        Ok(fin)
+    }
+
+    /// The artifact's name.
+    pub fn artifact(&self) -> &str {
+        &self.artifact
+    }
+
+    /// Completes the record stream.
+    pub fn finish(self) -> Result<Completed, PipelineError> {
+        let (finished, records) = self.records.finish()?;
+        Ok(Completed {
+            finished,
+            records,
+            warnings: self.warnings,
+            warning_count: self.warning_count,
+        })
+    }
+}
+
+/// A completed record artifact.
+#[derive(Debug)]
+pub struct Completed {
+    /// Hashes and path.
+    pub finished: Finished,
+    /// Records written.
+    pub records: u64,
+    /// First warnings.
+    pub warnings: Vec<String>,
+    /// All warnings.
+    pub warning_count: u64,
+}
+
+/// Runs the collector a spec entry names. This match is the collector registry.
+pub fn run(spec: &CollectorSpec, ctx: &Context, out: &mut Output) -> Result<(), CollectError> {
+    match spec {
+        CollectorSpec::Processes(o) => processes::collect(ctx, o, out),
+        CollectorSpec::HiddenProcesses(o) => hidden_processes::collect(ctx, o, out),
+        CollectorSpec::Connections(o) => connections::collect(ctx, o, out),
+        CollectorSpec::MemoryMaps(o) => memory_maps::collect(ctx, o, out),
+        CollectorSpec::OpenFiles(o) => open_files::collect(ctx, o, out),
+        CollectorSpec::KernelModules(o) => kernel_modules::collect(ctx, o, out),
+        CollectorSpec::System(o) => system::collect(ctx, o, out),
+    }
+}

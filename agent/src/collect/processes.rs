@@ -1,0 +1,475 @@
+//! `processes`: one record per process, and recovery of suspicious executables.
+
+use super::{CollectError, Context, Output};
+use crate::pipeline::sha256_reader;
+use crate::procfs::cgroup;
+use crate::procfs::read::{
+    is_gone, list_pids, read_capped, read_small, readlink_bytes, DEFAULT_CAP,
+};
+use crate::procfs::stat::Stat;
+use crate::procfs::status::Status;
+use crate::procfs::text::{lossy, nul_list};
+use collector_spec::ProcessesOptions;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// One process.
+#[derive(Debug, Serialize)]
+pub struct ProcessRecord {
+    pub pid: i64,
+    pub ppid: i64,
+    pub comm: String,
+    pub comm_hex: Option<String>,
+    pub cmdline: Vec<String>,
+    pub cmdline_hex: Option<String>,
+    pub cmdline_truncated: bool,
+    pub exe: Option<String>,
+    pub exe_hex: Option<String>,
+    pub exe_deleted: bool,
+    pub exe_memfd: bool,
+    pub exe_in_temp_dir: bool,
+    pub exe_sha256: Option<String>,
+    pub exe_size: Option<u64>,
+    pub exe_inode: Option<u64>,
+    pub exe_device: Option<u64>,
+    pub exe_mtime: Option<String>,
+    pub exe_recovered_path: Option<String>,
+    pub exe_error: Option<String>,
+    pub uid: Option<u32>,
+    pub user: Option<String>,
+    pub uids: Option<[u32; 4]>,
+    pub gids: Option<[u32; 4]>,
+    pub start_time: Option<String>,
+    pub state: String,
+    pub threads: i64,
+    pub rss_bytes: Option<u64>,
+    pub vsz_bytes: u64,
+    pub utime_ticks: u64,
+    pub stime_ticks: u64,
+    pub nice: i64,
+    pub tty: Option<String>,
+    pub session: i64,
+    pub pgid: i64,
+    pub cwd: Option<String>,
+    pub root: Option<String>,
+    pub environ: Option<Vec<String>>,
+    pub environ_truncated: bool,
+    pub namespaces: Namespaces,
+    pub nspid: Option<Vec<i64>>,
+    pub cgroup: Option<String>,
+    pub container_runtime: Option<String>,
+    pub container_id: Option<String>,
+    pub capabilities: Capabilities,
+    pub seccomp: Option<u8>,
+    pub is_kernel_thread: bool,
+    pub is_collector: bool,
+}
+
+/// Namespace inode numbers.
+#[derive(Debug, Default, Serialize)]
+pub struct Namespaces {
+    pub pid: Option<u64>,
+    pub net: Option<u64>,
+    pub mnt: Option<u64>,
+    pub user: Option<u64>,
+    pub uts: Option<u64>,
+    pub ipc: Option<u64>,
+    pub cgroup: Option<u64>,
+}
+
+/// Capability sets, hex as the kernel prints them.
+#[derive(Debug, Default, Serialize)]
+pub struct Capabilities {
+    pub inheritable: Option<String>,
+    pub permitted: Option<String>,
+    pub effective: Option<String>,
+    pub bounding: Option<String>,
+    pub ambient: Option<String>,
+}
+
+/// Identity of an executable file: hashed once per distinct key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ExeKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+#[derive(Debug, Clone)]
+enum Hashed {
+    Ok(String),
+    Err(String),
+}
+
+struct State<'a> {
+    opts: &'a ProcessesOptions,
+    hashes: HashMap<ExeKey, Hashed>,
+    recovered: HashMap<String, String>,
+    clk_tck: i64,
+    boot_time: Option<i64>,
+    secret_patterns: Vec<String>,
+}
+
+/// Collects every process.
+pub fn collect(
+    ctx: &Context,
+    opts: &ProcessesOptions,
+    out: &mut Output,
+) -> Result<(), CollectError> {
+    let pids = list_pids(&ctx.proc)
+        .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
+    let mut st = State {
+        opts,
+        hashes: HashMap::new(),
+        recovered: HashMap::new(),
+        clk_tck: clock_ticks(),
+        boot_time: ctx.boot_time(),
+        secret_patterns: opts
+            .secret_name_patterns
+            .iter()
+            .map(|p| p.to_ascii_uppercase())
+            .collect(),
+    };
+    for pid in pids {
+        out.check_cancel()?;
+        let dir = ctx.proc.join(pid.to_string());
+        match read_process(ctx, &mut st, &dir, out) {
+            Ok(Some(rec)) => out.record(&rec)?,
+            Ok(None) => {} // exited between listing and reading
+            Err(CollectError::Failed(msg)) => out.warn(format!("pid {pid}: {msg}")),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn clock_ticks() -> i64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|v| *v > 0)
+        .unwrap_or(100)
+}
+
+fn text_of(b: &[u8]) -> String {
+    lossy(b).0
+}
+
+/// Reads a link; `None` when it is gone or unreadable (kernel threads have no exe).
+fn link(dir: &Path, name: &str) -> Option<Vec<u8>> {
+    readlink_bytes(&dir.join(name)).ok()
+}
+
+fn ns_inode(dir: &Path, name: &str) -> Option<u64> {
+    // "net:[4026531840]"
+    let t = link(dir, &format!("ns/{name}"))?;
+    let s = std::str::from_utf8(&t).ok()?;
+    s.split_once('[')?.1.strip_suffix(']')?.parse().ok()
+}
+
+fn read_process(
+    ctx: &Context,
+    st: &mut State<'_>,
+    dir: &Path,
+    out: &mut Output,
+) -> Result<Option<ProcessRecord>, CollectError> {
+    let stat_buf = match read_small(&dir.join("stat")) {
+        Ok(b) => b,
+        Err(e) if is_gone(&e) => return Ok(None),
+        Err(e) => return Err(CollectError::Failed(format!("stat: {e}"))),
+    };
+    if stat_buf.is_empty() {
+        return Ok(None);
+    }
+    let stat = Stat::parse(&stat_buf).map_err(|e| CollectError::Failed(e.to_string()))?;
+    let status = read_small(&dir.join("status"))
+        .map(|b| Status::parse(&b))
+        .unwrap_or_default();
+    let (cmdline_raw, cmdline_truncated) =
+        read_capped(&dir.join("cmdline"), DEFAULT_CAP).unwrap_or_default();
+    let (comm, comm_hex) = lossy(&stat.comm);
+    let cmdline: Vec<String> = nul_list(&cmdline_raw).into_iter().map(text_of).collect();
+    let cmdline_hex = std::str::from_utf8(&cmdline_raw)
+        .is_err()
+        .then(|| hex::encode(&cmdline_raw));
+    // Kernel threads: no cmdline, no exe, and PF_KTHREAD; ppid 2 or pid 2.
+    let exe_link = link(dir, "exe");
+    let is_kernel_thread =
+        exe_link.is_none() && cmdline_raw.is_empty() && (stat.ppid == 2 || stat.pid == 2);
+
+    let mut rec = ProcessRecord {
+        pid: stat.pid,
+        ppid: stat.ppid,
+        comm,
+        comm_hex,
+        cmdline,
+        cmdline_hex,
+        cmdline_truncated,
+        exe: None,
+        exe_hex: None,
+        exe_deleted: false,
+        exe_memfd: false,
+        exe_in_temp_dir: false,
+        exe_sha256: None,
+        exe_size: None,
+        exe_inode: None,
+        exe_device: None,
+        exe_mtime: None,
+        exe_recovered_path: None,
+        exe_error: None,
+        uid: status.uids.map(|u| u[0]),
+        user: status
+            .uids
+            .and_then(|u| ctx.users().name(u[0]).map(str::to_owned)),
+        uids: status.uids,
+        gids: status.gids,
+        start_time: start_time(st, stat.starttime),
+        state: stat.state.to_string(),
+        threads: stat.num_threads,
+        rss_bytes: status.vm_rss,
+        vsz_bytes: stat.vsize,
+        utime_ticks: stat.utime,
+        stime_ticks: stat.stime,
+        nice: stat.nice,
+        tty: tty_name(stat.tty_nr),
+        session: stat.session,
+        pgid: stat.pgrp,
+        cwd: link(dir, "cwd").map(|b| text_of(&b)),
+        root: link(dir, "root").map(|b| text_of(&b)),
+        environ: None,
+        environ_truncated: false,
+        namespaces: Namespaces {
+            pid: ns_inode(dir, "pid"),
+            net: ns_inode(dir, "net"),
+            mnt: ns_inode(dir, "mnt"),
+            user: ns_inode(dir, "user"),
+            uts: ns_inode(dir, "uts"),
+            ipc: ns_inode(dir, "ipc"),
+            cgroup: ns_inode(dir, "cgroup"),
+        },
+        nspid: status.nspid,
+        cgroup: None,
+        container_runtime: None,
+        container_id: None,
+        capabilities: Capabilities {
+            inheritable: status.cap_inh,
+            permitted: status.cap_prm,
+            effective: status.cap_eff,
+            bounding: status.cap_bnd,
+            ambient: status.cap_amb,
+        },
+        seccomp: status.seccomp,
+        is_kernel_thread,
+        is_collector: u32::try_from(stat.pid).ok() == Some(ctx.self_pid),
+    };
+
+    if let Ok(buf) = read_small(&dir.join("cgroup")) {
+        rec.cgroup = cgroup::path(&buf);
+        if let Some((runtime, id)) = rec.cgroup.as_deref().and_then(cgroup::container) {
+            rec.container_runtime = Some(runtime);
+            rec.container_id = Some(id);
+        }
+    }
+    if st.opts.environ {
+        if let Ok((env, truncated)) = read_capped(&dir.join("environ"), DEFAULT_CAP) {
+            rec.environ_truncated = truncated;
+            rec.environ = Some(
+                nul_list(&env)
+                    .into_iter()
+                    .map(|kv| redact(st, kv))
+                    .collect(),
+            );
+        }
+    }
+    if let Some(target) = exe_link {
+        executable(st, dir, &target, &mut rec, out)?;
+    }
+    Ok(Some(rec))
+}
+
+fn start_time(st: &State<'_>, ticks: u64) -> Option<String> {
+    let boot = st.boot_time?;
+    let tck = u64::try_from(st.clk_tck).ok()?;
+    let secs = i64::try_from(ticks / tck).ok()?;
+    let nanos = u32::try_from((ticks % tck) * (1_000_000_000 / tck)).ok()?;
+    crate::timefmt::rfc3339(boot.checked_add(secs)?, nanos)
+}
+
+fn redact(st: &State<'_>, kv: &[u8]) -> String {
+    let text = text_of(kv);
+    if !st.opts.redact_environ {
+        return text;
+    }
+    match text.split_once('=') {
+        Some((name, _))
+            if st
+                .secret_patterns
+                .iter()
+                .any(|p| name.to_ascii_uppercase().contains(p.as_str())) =>
+        {
+            format!("{name}=[redacted]")
+        }
+        _ => text,
+    }
+}
+
+/// Decodes a tty device number into a name (`pts/3`, `tty1`, `ttyS0`).
+pub fn tty_name(tty_nr: i64) -> Option<String> {
+    if tty_nr <= 0 {
+        return None;
+    }
+    let major = (tty_nr >> 8) & 0xfff;
+    let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+    Some(match major {
+        136..=143 => format!("pts/{}", minor + (major - 136) * 256),
+        4 if minor < 64 => format!("tty{minor}"),
+        4 => format!("ttyS{}", minor - 64),
+        _ => format!("{major}:{minor}"),
+    })
+}
+
+const DELETED_SUFFIX: &[u8] = b" (deleted)";
+
+fn executable(
+    st: &mut State<'_>,
+    dir: &Path,
+    target: &[u8],
+    rec: &mut ProcessRecord,
+    out: &mut Output,
+) -> Result<(), CollectError> {
+    let exe_path = dir.join("exe");
+    let meta = std::fs::metadata(&exe_path);
+    let suffix = target.ends_with(DELETED_SUFFIX);
+    let unlinked = meta.as_ref().map(|m| m.nlink() == 0).unwrap_or(suffix);
+    let shown: &[u8] = if suffix && unlinked {
+        target.strip_suffix(DELETED_SUFFIX).unwrap_or(target)
+    } else {
+        target
+    };
+    let (text, hex) = lossy(shown);
+    rec.exe_memfd = shown.starts_with(b"/memfd:");
+    rec.exe_deleted = unlinked || (suffix && rec.exe_memfd);
+    rec.exe_in_temp_dir = st
+        .opts
+        .recover_dirs
+        .iter()
+        .any(|d| Path::new(&text).starts_with(d));
+    rec.exe = Some(text);
+    rec.exe_hex = hex;
+
+    let meta = match meta {
+        Ok(m) => m,
+        Err(e) => {
+            if !is_gone(&e) {
+                rec.exe_error = Some(format!("stat: {e}"));
+            }
+            return Ok(());
+        }
+    };
+    rec.exe_size = Some(meta.size());
+    rec.exe_inode = Some(meta.ino());
+    rec.exe_device = Some(meta.dev());
+    rec.exe_mtime =
+        crate::timefmt::rfc3339(meta.mtime(), u32::try_from(meta.mtime_nsec()).unwrap_or(0));
+    if !st.opts.hash_executables {
+        return Ok(());
+    }
+    let key = ExeKey {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.size(),
+        mtime: meta.mtime(),
+        mtime_nsec: meta.mtime_nsec(),
+    };
+    let hashed = match st.hashes.get(&key) {
+        Some(h) => h.clone(),
+        None => {
+            let h = match File::open(&exe_path).and_then(|f| sha256_reader(f, None)) {
+                Ok((sha, _)) => Hashed::Ok(sha),
+                Err(e) => Hashed::Err(format!("hashing: {e}")),
+            };
+            st.hashes.insert(key, h.clone());
+            h
+        }
+    };
+    let sha = match hashed {
+        Hashed::Ok(sha) => sha,
+        Hashed::Err(e) => {
+            rec.exe_error = Some(e);
+            return Ok(());
+        }
+    };
+    rec.exe_sha256 = Some(sha.clone());
+
+    let suspicious = rec.exe_deleted || rec.exe_memfd || rec.exe_in_temp_dir;
+    if !(st.opts.recover_executables && suspicious) {
+        return Ok(());
+    }
+    if let Some(path) = st.recovered.get(&sha) {
+        rec.exe_recovered_path = Some(path.clone());
+        return Ok(());
+    }
+    if meta.size() > st.opts.recover_max_bytes.0 {
+        rec.exe_error = Some(format!(
+            "not recovered: {} bytes is over the {} cap",
+            meta.size(),
+            st.opts.recover_max_bytes
+        ));
+        return Ok(());
+    }
+    let path = format!("artifacts/executables/{sha}.bin.zst");
+    let mut file = match File::open(&exe_path) {
+        Ok(f) => f,
+        Err(e) => {
+            rec.exe_error = Some(format!("not recovered: {e}"));
+            return Ok(());
+        }
+    };
+    let name = format!("executable-{}", sha.get(..16).unwrap_or(&sha));
+    match out.store_bytes(&name, &path, &mut file, st.opts.recover_max_bytes.0) {
+        Ok(fin) => {
+            if fin.digest.raw_sha256 != sha {
+                out.warn(format!(
+                    "pid {}: executable changed between hashing and recovery ({} then {})",
+                    rec.pid, sha, fin.digest.raw_sha256
+                ));
+            }
+            st.recovered.insert(sha, path.clone());
+            rec.exe_recovered_path = Some(path);
+        }
+        Err(CollectError::Failed(msg)) => rec.exe_error = Some(format!("not recovered: {msg}")),
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// The set of pids and thread ids visible under a /proc root (used by `hidden_processes`).
+pub fn visible_ids(proc_root: &Path) -> std::io::Result<(HashSet<u32>, HashSet<u32>)> {
+    let pids: HashSet<u32> = list_pids(proc_root)?.into_iter().collect();
+    let mut tids = HashSet::new();
+    for pid in &pids {
+        if let Ok(t) = list_pids(&proc_root.join(pid.to_string()).join("task")) {
+            tids.extend(t);
+        }
+    }
+    Ok((pids, tids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tty_name;
+
+    #[test]
+    fn tty_names() {
+        assert_eq!(tty_name(0), None);
+        assert_eq!(tty_name(34816), Some("pts/0".into()));
+        assert_eq!(tty_name(34817), Some("pts/1".into()));
+        assert_eq!(tty_name(1025), Some("tty1".into()));
+        assert_eq!(tty_name(1088), Some("ttyS0".into()));
+    }
+}

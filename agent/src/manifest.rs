@@ -1,0 +1,207 @@
+//! The manifest: what was collected, by what, when, with every artifact's hashes.
+//! Written last; `verify` re-checks every byte against it.
+
+use serde::{Deserialize, Serialize};
+
+/// The manifest schema identifier.
+pub const SCHEMA: &str = "vestige.manifest/1";
+
+/// Object path of the manifest inside a collection root.
+pub const MANIFEST_PATH: &str = "manifest.json";
+
+/// The manifest document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// `<UTC start>-<random>`.
+    pub collection_id: String,
+    /// EC2 instance id, else the hostname.
+    pub host_id: String,
+    /// Start, RFC 3339 UTC.
+    pub started_at: String,
+    /// End, RFC 3339 UTC.
+    pub finished_at: String,
+    /// The collecting binary.
+    pub tool: ToolInfo,
+    /// The spec that drove the run.
+    pub spec: SpecInfo,
+    /// Host identity as seen at start.
+    pub host: HostInfo,
+    /// The collector process itself.
+    pub collector: CollectorInfo,
+    /// Every artifact, in collection order.
+    pub artifacts: Vec<ArtifactEntry>,
+}
+
+/// The collecting binary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolInfo {
+    /// `vestige`.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+    /// SHA-256 of the running binary (/proc/self/exe), or null if unreadable.
+    pub sha256: Option<String>,
+}
+
+/// The spec that drove the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpecInfo {
+    /// Spec name.
+    pub name: String,
+    /// SHA-256 of the spec's YAML bytes.
+    pub sha256: String,
+    /// Where the spec came from: `builtin:<name>` or the file path given.
+    pub source: String,
+    /// Object path of the stored copy of the spec.
+    pub path: Option<String>,
+}
+
+/// Host identity.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// Kernel hostname.
+    pub hostname: Option<String>,
+    /// /proc/sys/kernel/random/boot_id.
+    pub boot_id: Option<String>,
+    /// EC2 instance id from IMDSv2, when it answered.
+    pub instance_id: Option<String>,
+    /// AWS account id from the instance identity document.
+    pub account_id: Option<String>,
+    /// AWS region.
+    pub region: Option<String>,
+    /// Kernel release.
+    pub kernel_release: Option<String>,
+}
+
+/// The collector process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CollectorInfo {
+    /// Its pid (so analysts can exclude it from the records).
+    pub pid: u32,
+    /// Command line flags that shaped the run (never secrets).
+    pub sink: String,
+    /// Bytes this process wrote to block devices during the run (/proc/self/io write_bytes).
+    pub write_bytes: Option<u64>,
+    /// Peak resident set size, bytes (VmHWM).
+    pub peak_rss_bytes: Option<u64>,
+    /// Whether the run was interrupted (signal or deadline).
+    pub interrupted: Option<String>,
+}
+
+/// Outcome of one artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Complete.
+    Ok,
+    /// Stored, but some content could not be read (see `error` and `warnings`).
+    Partial,
+    /// Nothing usable stored.
+    Error,
+    /// Not attempted (deadline, interruption, or not applicable).
+    Skipped,
+}
+
+/// One stored artifact (or one that failed or was skipped).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactEntry {
+    /// Artifact name.
+    pub name: String,
+    /// Collector kind that produced it.
+    pub kind: String,
+    /// Object path relative to the collection root; null when nothing was stored.
+    pub path: Option<String>,
+    /// Outcome.
+    pub status: Status,
+    /// Bytes before compression.
+    pub raw_bytes: Option<u64>,
+    /// SHA-256 before compression.
+    pub raw_sha256: Option<String>,
+    /// Bytes as stored.
+    pub stored_bytes: Option<u64>,
+    /// SHA-256 as stored.
+    pub stored_sha256: Option<String>,
+    /// Records, for JSONL artifacts.
+    pub records: Option<u64>,
+    /// What went wrong, when status is not ok.
+    pub error: Option<String>,
+    /// Non-fatal problems met while collecting (first ones only).
+    pub warnings: Vec<String>,
+    /// Total number of non-fatal problems.
+    pub warning_count: u64,
+    /// Start, RFC 3339 UTC.
+    pub started_at: Option<String>,
+    /// Wall time spent, milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Object version id, when the sink versions objects.
+    pub version_id: Option<String>,
+}
+
+impl ArtifactEntry {
+    /// An entry with no stored object.
+    pub fn empty(name: &str, kind: &str, status: Status, error: Option<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            path: None,
+            status,
+            raw_bytes: None,
+            raw_sha256: None,
+            stored_bytes: None,
+            stored_sha256: None,
+            records: None,
+            error,
+            warnings: Vec::new(),
+            warning_count: 0,
+            started_at: None,
+            duration_ms: None,
+            version_id: None,
+        }
+    }
+
+    /// An entry for a stored object.
+    pub fn stored(name: &str, kind: &str, fin: &crate::pipeline::Finished) -> Self {
+        let mut e = Self::empty(name, kind, Status::Ok, None);
+        e.path = Some(fin.path.clone());
+        e.raw_bytes = Some(fin.digest.raw_bytes);
+        e.raw_sha256 = Some(fin.digest.raw_sha256.clone());
+        e.stored_bytes = Some(fin.digest.stored_bytes);
+        e.stored_sha256 = Some(fin.digest.stored_sha256.clone());
+        e.version_id = fin.commit.version_id.clone();
+        e
+    }
+}
+
+/// Counts of artifact outcomes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Artifacts stored (ok or partial).
+    pub stored: usize,
+    /// Status error.
+    pub errors: usize,
+    /// Status partial.
+    pub partial: usize,
+    /// Status skipped.
+    pub skipped: usize,
+}
+
+impl Manifest {
+    /// Outcome counts over all artifacts.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for a in &self.artifacts {
+            match a.status {
+                Status::Ok => c.stored += 1,
+                Status::Partial => {
+                    c.stored += 1;
+                    c.partial += 1
+                }
+                Status::Error => c.errors += 1,
+                Status::Skipped => c.skipped += 1,
+            }
+        }
+        c
+    }
+}

@@ -1,0 +1,47 @@
+//! Reading the live host: bounded reads, pid listing, and telling "gone" from "failed".
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+/// Largest /proc file read whole (cmdline and environ can reach megabytes).
+pub const DEFAULT_CAP: u64 = 4 << 20;
+
+/// Reads at most `cap` bytes of a file; the flag says whether more was left.
+pub fn read_capped(path: &Path, cap: u64) -> io::Result<(Vec<u8>, bool)> {
+    let f = File::open(path)?;
+    let mut buf = Vec::new();
+    let mut limited = f.take(cap.saturating_add(1));
+    limited.read_to_end(&mut buf)?;
+    let truncated = buf.len() as u64 > cap;
+    if truncated {
+        buf.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+    }
+    Ok((buf, truncated))
+}
+
+/// Reads a small file whole (up to [`DEFAULT_CAP`]).
+pub fn read_small(path: &Path) -> io::Result<Vec<u8>> {
+    read_capped(path, DEFAULT_CAP).map(|(b, _)| b)
+}
+
+/// Whether an error means the process or file went away (a normal race, not a failure).
+pub fn is_gone(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH))
+}
+
+/// Numeric entries of a /proc-like directory, ascending.
+pub fn list_pids(proc_root: &Path) -> io::Result<Vec<u32>> {
+    let mut pids: Vec<u32> = std::fs::read_dir(proc_root)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+/// Text of a symlink, as bytes.
+pub fn readlink_bytes(path: &Path) -> io::Result<Vec<u8>> {
+    use std::os::unix::ffi::OsStringExt;
+    std::fs::read_link(path).map(|p| p.into_os_string().into_vec())
+}

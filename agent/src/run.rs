@@ -1,0 +1,418 @@
+//! One collection: spec → collectors → pipeline → sink → manifest, in volatility order.
+
+use crate::collect::{self, CollectError, Context, Output};
+use crate::host;
+use crate::manifest::{
+    ArtifactEntry, CollectorInfo, HostInfo, Manifest, SpecInfo, Status, ToolInfo, MANIFEST_PATH,
+    SCHEMA,
+};
+use crate::pipeline::{sha256_reader, ArtifactWriter, Compression};
+use crate::progress::Progress;
+use crate::sink::Sink;
+use crate::summary::Summary;
+use crate::timefmt;
+use collector_spec::{ArtifactSpec, LoadedSpec};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Time kept back from the deadline to write the manifest.
+const MANIFEST_RESERVE: Duration = Duration::from_millis(500);
+/// How long a timed-out collector gets to stop on its own before it is abandoned.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// A run that produced no manifest.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The sink could not be opened.
+    #[error("cannot open the destination: {0}")]
+    Sink(String),
+    /// The manifest could not be stored.
+    #[error("cannot store the manifest: {0}")]
+    Manifest(String),
+}
+
+/// What shapes a run besides the spec.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `builtin:<name>` or the spec file path.
+    pub spec_source: String,
+    /// Whole-run deadline (the tighter of the flag and the spec's).
+    pub deadline: Option<Duration>,
+    /// Budget for the IMDS identity lookup.
+    pub imds_budget: Duration,
+    /// Show progress on stderr.
+    pub progress: bool,
+    /// Set by a signal handler: stop, mark the rest skipped, write the manifest.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// The identity a collection is filed under.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Safe host id (instance id or hostname).
+    pub host_id: String,
+    /// `<UTC start>-<8 hex>`.
+    pub collection_id: String,
+}
+
+/// Opens the sink for a collection once its identity is known.
+pub type SinkOpener<'a> = &'a dyn Fn(&Identity) -> Result<Arc<dyn Sink>, String>;
+
+/// A fresh collection id: UTC start time plus a random suffix.
+pub fn new_collection_id() -> String {
+    let mut rnd = [0u8; 4];
+    if getrandom::getrandom(&mut rnd).is_err() {
+        rnd = std::process::id().to_le_bytes();
+    }
+    format!("{}-{}", timefmt::now_compact(), hex::encode(rnd))
+}
+
+/// Runs a collection. `open_sink` receives the identity and returns the sink for it.
+pub fn collect(
+    spec: &LoadedSpec,
+    opts: &RunOptions,
+    open_sink: SinkOpener<'_>,
+) -> Result<(Manifest, Summary), RunError> {
+    let t0 = Instant::now();
+    let started_at = timefmt::now_rfc3339();
+    let deadline_at = opts.deadline.map(|d| t0 + d);
+    let collection_id = new_collection_id();
+    let tool_sha = std::fs::File::open("/proc/self/exe")
+        .and_then(|f| sha256_reader(f, None))
+        .ok()
+        .map(|(h, _)| h);
+
+    let identity_budget = match opts.deadline {
+        Some(d) => opts.imds_budget.min(d / 10),
+        None => opts.imds_budget,
+    };
+    let ident = host::instance_identity(identity_budget);
+    let hostname = host::hostname();
+    let host_id = host::sanitize_host_id(
+        ident
+            .instance_id
+            .as_deref()
+            .or(hostname.as_deref())
+            .unwrap_or("unknown-host"),
+    );
+    let identity = Identity {
+        host_id: host_id.clone(),
+        collection_id: collection_id.clone(),
+    };
+    let sink = open_sink(&identity).map_err(RunError::Sink)?;
+    let ctx = Arc::new(Context::host());
+    let compression = Compression::Zstd(spec.spec.zstd_level.0);
+    let mut progress = Progress::new(opts.progress, spec.spec.artifacts.len());
+    let mut entries: Vec<ArtifactEntry> = Vec::new();
+    let mut interrupted: Option<String> = None;
+
+    // The spec itself, first: it says what the run meant to do.
+    let spec_path = "artifacts/spec.yaml.zst";
+    let spec_entry = match store_spec(sink.as_ref(), spec_path, &spec.source, compression) {
+        Ok(e) => e,
+        Err(msg) => ArtifactEntry::empty("spec", "spec", Status::Error, Some(msg)),
+    };
+    let spec_stored = spec_entry.path.clone();
+    entries.push(spec_entry);
+
+    for artifact in &spec.spec.artifacts {
+        let name = artifact.name.as_str();
+        let kind = artifact.collect.kind();
+        if interrupted.is_none() && opts.stop.load(Ordering::Relaxed) {
+            interrupted = Some("interrupted by signal".into());
+        }
+        if let Some(why) = &interrupted {
+            entries.push(ArtifactEntry::empty(
+                name,
+                kind,
+                Status::Skipped,
+                Some(why.clone()),
+            ));
+            progress.skipped(name, why);
+            continue;
+        }
+        let mut timeout = artifact.timeout.0;
+        if let Some(at) = deadline_at {
+            let left = at
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(MANIFEST_RESERVE);
+            if left < Duration::from_millis(50) {
+                let why = "deadline reached before this artifact started".to_owned();
+                interrupted = Some("deadline reached".into());
+                entries.push(ArtifactEntry::empty(
+                    name,
+                    kind,
+                    Status::Skipped,
+                    Some(why.clone()),
+                ));
+                progress.skipped(name, &why);
+                continue;
+            }
+            timeout = timeout.min(left);
+        }
+        progress.start(name);
+        let (mut produced, stopped_by) =
+            run_artifact(&ctx, &sink, compression, artifact, timeout, &opts.stop);
+        if let Some(reason) = stopped_by {
+            if reason == Stop::Signal {
+                interrupted = Some("interrupted by signal".into());
+            } else if deadline_at.is_some_and(|at| Instant::now() + MANIFEST_RESERVE >= at) {
+                interrupted = Some("deadline reached".into());
+            }
+        }
+        if let Some(main) = produced.last() {
+            progress.done(main);
+        }
+        entries.append(&mut produced);
+    }
+
+    let mut manifest = Manifest {
+        schema: SCHEMA.to_owned(),
+        collection_id: collection_id.clone(),
+        host_id: host_id.clone(),
+        started_at,
+        finished_at: String::new(),
+        tool: ToolInfo {
+            name: "vestige".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            sha256: tool_sha,
+        },
+        spec: SpecInfo {
+            name: spec.spec.name.clone(),
+            sha256: spec.sha256.clone(),
+            source: opts.spec_source.clone(),
+            path: spec_stored,
+        },
+        host: HostInfo {
+            hostname,
+            boot_id: crate::procfs::read::read_small(&ctx.proc.join("sys/kernel/random/boot_id"))
+                .ok()
+                .map(|b| crate::procfs::text::trimmed(&b)),
+            instance_id: ident.instance_id,
+            account_id: ident.account_id,
+            region: ident.region,
+            kernel_release: crate::procfs::read::read_small(&ctx.proc.join("sys/kernel/osrelease"))
+                .ok()
+                .map(|b| crate::procfs::text::trimmed(&b)),
+        },
+        collector: CollectorInfo {
+            pid: std::process::id(),
+            sink: sink.location(),
+            write_bytes: self_io_write_bytes(),
+            peak_rss_bytes: self_peak_rss(),
+            interrupted,
+        },
+        artifacts: entries,
+    };
+    manifest.finished_at = timefmt::now_rfc3339();
+    let body =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| RunError::Manifest(e.to_string()))?;
+    let mut w = ArtifactWriter::create(sink.as_ref(), MANIFEST_PATH, Compression::None)
+        .map_err(|e| RunError::Manifest(e.to_string()))?;
+    w.write_raw(&body)
+        .map_err(|e| RunError::Manifest(e.to_string()))?;
+    let fin = w.finish().map_err(|e| RunError::Manifest(e.to_string()))?;
+    sink.close()
+        .map_err(|e| RunError::Manifest(e.to_string()))?;
+    progress.finish(&manifest);
+    let summary = Summary::new(
+        &manifest,
+        &sink.location(),
+        &fin.digest.stored_sha256,
+        t0.elapsed(),
+    );
+    Ok((manifest, summary))
+}
+
+fn store_spec(
+    sink: &dyn Sink,
+    path: &str,
+    source: &str,
+    compression: Compression,
+) -> Result<ArtifactEntry, String> {
+    let mut w = ArtifactWriter::create(sink, path, compression).map_err(|e| e.to_string())?;
+    w.write_raw(source.as_bytes()).map_err(|e| e.to_string())?;
+    let fin = w.finish().map_err(|e| e.to_string())?;
+    Ok(ArtifactEntry::stored("spec", "spec", &fin))
+}
+
+/// Why an artifact stopped before its collector finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Timeout,
+    Signal,
+}
+
+/// Runs one artifact's collector on its own thread under a time limit. Returns its entries
+/// (extras first, the main artifact last) and what stopped it, if anything.
+fn run_artifact(
+    ctx: &Arc<Context>,
+    sink: &Arc<dyn Sink>,
+    compression: Compression,
+    artifact: &ArtifactSpec,
+    timeout: Duration,
+    stop: &Arc<AtomicBool>,
+) -> (Vec<ArtifactEntry>, Option<Stop>) {
+    let name = artifact.name.as_str().to_owned();
+    let kind = artifact.collect.kind();
+    let started_at = timefmt::now_rfc3339();
+    let t0 = Instant::now();
+    let extras = Arc::new(Mutex::new(Vec::new()));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let take_extras = |extras: &Arc<Mutex<Vec<ArtifactEntry>>>| -> Vec<ArtifactEntry> {
+        extras
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    };
+    let stamp = |mut e: ArtifactEntry| {
+        e.started_at = Some(started_at.clone());
+        e.duration_ms = Some(u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX));
+        e
+    };
+
+    let mut out = match Output::open(
+        sink.clone(),
+        compression,
+        &name,
+        kind,
+        extras.clone(),
+        cancel.clone(),
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            return (
+                vec![stamp(ArtifactEntry::empty(
+                    &name,
+                    kind,
+                    Status::Error,
+                    Some(e.to_string()),
+                ))],
+                None,
+            )
+        }
+    };
+    let (tx, rx) = mpsc::channel();
+    let spec = artifact.collect.clone();
+    let thread_ctx = ctx.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("collect-{name}"))
+        .spawn(move || {
+            let res = collect::run(&spec, &thread_ctx, &mut out);
+            let _ = tx.send((res, out));
+        });
+    if let Err(e) = spawned {
+        return (
+            vec![stamp(ArtifactEntry::empty(
+                &name,
+                kind,
+                Status::Error,
+                Some(format!("cannot start collector: {e}")),
+            ))],
+            None,
+        );
+    }
+
+    let mut stopped: Option<Stop> = None;
+    let mut cancelled_at: Option<Instant> = None;
+    let received = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(msg) => break Some(msg),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if stopped.is_none() {
+            if stop.load(Ordering::Relaxed) {
+                stopped = Some(Stop::Signal);
+            } else if t0.elapsed() >= timeout {
+                stopped = Some(Stop::Timeout);
+            }
+            if stopped.is_some() {
+                cancel.store(true, Ordering::Relaxed);
+                cancelled_at = Some(Instant::now());
+            }
+        }
+        if cancelled_at.is_some_and(|c| c.elapsed() >= CANCEL_GRACE) {
+            break None;
+        }
+    };
+    let why_stopped = |s: Stop| match s {
+        Stop::Timeout => format!("timed out after {}", collector_spec::SpecDuration(timeout)),
+        Stop::Signal => "interrupted by signal".to_owned(),
+    };
+
+    let mut entries = take_extras(&extras);
+    let main = match received {
+        None => {
+            let msg = match stopped {
+                Some(s) => format!(
+                    "{}; the collector did not stop and was abandoned",
+                    why_stopped(s)
+                ),
+                None => "collector thread ended without a result".to_owned(),
+            };
+            ArtifactEntry::empty(&name, kind, Status::Error, Some(msg))
+        }
+        Some((res, out)) => {
+            let outcome = match res {
+                Ok(()) => None,
+                Err(CollectError::Cancelled) => {
+                    Some(stopped.map_or("cancelled".to_owned(), why_stopped))
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            match out.finish() {
+                Ok(done) => {
+                    let mut e = ArtifactEntry::stored(&name, kind, &done.finished);
+                    e.records = Some(done.records);
+                    e.warnings = done.warnings;
+                    e.warning_count = done.warning_count;
+                    e.status = match (&outcome, e.warning_count) {
+                        (None, 0) => Status::Ok,
+                        (None, _) => Status::Partial,
+                        (Some(_), _) if done.records == 0 => Status::Error,
+                        (Some(_), _) => Status::Partial,
+                    };
+                    e.error = outcome.or_else(|| {
+                        (e.warning_count > 0).then(|| {
+                            format!("{} problems while reading (see warnings)", e.warning_count)
+                        })
+                    });
+                    e
+                }
+                Err(e) => ArtifactEntry::empty(
+                    &name,
+                    kind,
+                    Status::Error,
+                    Some(match outcome {
+                        Some(o) => format!("{o}; then storing failed: {e}"),
+                        None => format!("storing failed: {e}"),
+                    }),
+                ),
+            }
+        }
+    };
+    entries.extend(take_extras(&extras));
+    entries.push(stamp(main));
+    (entries, stopped)
+}
+
+/// write_bytes of /proc/self/io: bytes this process caused to be written to storage.
+pub fn self_io_write_bytes() -> Option<u64> {
+    let buf = std::fs::read_to_string("/proc/self/io").ok()?;
+    buf.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Peak RSS (VmHWM) of this process, bytes.
+pub fn self_peak_rss() -> Option<u64> {
+    let buf = std::fs::read_to_string("/proc/self/status").ok()?;
+    buf.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+}

@@ -1,0 +1,234 @@
+//! The directory sink: `DIR/<host-id>/<collection-id>/`, each object written to a temporary
+//! `.part` name, fsynced, then renamed into place.
+
+use super::{
+    check_relative_path, CollectionReader, CommitInfo, ObjectDigest, Sink, SinkError, SinkObject,
+};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Suffix of objects still being written.
+pub const PART_SUFFIX: &str = ".part";
+
+/// Writes a collection under one directory.
+#[derive(Debug)]
+pub struct DirSink {
+    root: PathBuf,
+}
+
+impl DirSink {
+    /// Creates the collection root (which must not exist yet) and its parents.
+    pub fn create_root(root: &Path) -> Result<Self, SinkError> {
+        if let Some(parent) = root.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| SinkError::io(format!("creating {}", parent.display()), e))?;
+        }
+        fs::create_dir(root)
+            .map_err(|e| SinkError::io(format!("creating {}", root.display()), e))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The collection root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Sink for DirSink {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn create(&self, path: &str) -> Result<Box<dyn SinkObject>, SinkError> {
+        check_relative_path(path)?;
+        let final_path = self.root.join(path);
+        if let Some(parent) = final_path.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| SinkError::io(format!("creating {}", parent.display()), e))?;
+        }
+        let mut part = final_path.clone().into_os_string();
+        part.push(PART_SUFFIX);
+        let part_path = PathBuf::from(part);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&part_path)
+            .map_err(|e| SinkError::io(format!("creating {}", part_path.display()), e))?;
+        Ok(Box::new(DirObject {
+            file: Some(file),
+            part_path,
+            final_path,
+        }))
+    }
+}
+
+struct DirObject {
+    file: Option<File>,
+    part_path: PathBuf,
+    final_path: PathBuf,
+}
+
+impl Write for DirObject {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.file.as_mut() {
+            Some(f) => f.write(buf),
+            None => Err(io::Error::other("object already committed")),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl SinkObject for DirObject {
+    fn commit(mut self: Box<Self>, _digest: &ObjectDigest) -> Result<CommitInfo, SinkError> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| SinkError::Remote("object committed twice".into()))?;
+        let ctx = |what: &str, p: &Path| format!("{what} {}", p.display());
+        file.sync_all()
+            .map_err(|e| SinkError::io(ctx("syncing", &self.part_path), e))?;
+        drop(file);
+        fs::rename(&self.part_path, &self.final_path)
+            .map_err(|e| SinkError::io(ctx("renaming", &self.part_path), e))?;
+        if let Some(dir) = self.final_path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| SinkError::io(ctx("syncing", dir), e))?;
+        }
+        Ok(CommitInfo::default())
+    }
+}
+
+impl Drop for DirObject {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // Never committed: the bytes are incomplete and must not look like an artifact.
+            let _ = fs::remove_file(&self.part_path);
+        }
+    }
+}
+
+/// Reads a collection stored in a directory.
+#[derive(Debug)]
+pub struct DirReader {
+    root: PathBuf,
+}
+
+impl DirReader {
+    /// Opens a collection root.
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+}
+
+impl CollectionReader for DirReader {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, SinkError> {
+        check_relative_path(path)?;
+        let p = self.root.join(path);
+        let f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p)
+            .map_err(|e| SinkError::io(format!("opening {}", p.display()), e))?;
+        Ok(Box::new(f))
+    }
+
+    fn list(&self) -> Result<Vec<String>, SinkError> {
+        let mut out = Vec::new();
+        let mut stack = vec![(self.root.clone(), String::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            let entries = fs::read_dir(&dir)
+                .map_err(|e| SinkError::io(format!("listing {}", dir.display()), e))?;
+            for entry in entries {
+                let entry =
+                    entry.map_err(|e| SinkError::io(format!("listing {}", dir.display()), e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let rel = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                let ft = entry
+                    .file_type()
+                    .map_err(|e| SinkError::io(format!("inspecting {rel}"), e))?;
+                if ft.is_dir() {
+                    stack.push((entry.path(), rel));
+                } else {
+                    out.push(rel);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest() -> ObjectDigest {
+        ObjectDigest {
+            raw_bytes: 0,
+            raw_sha256: String::new(),
+            stored_bytes: 0,
+            stored_sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn committed_objects_appear_and_dropped_ones_vanish() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sink = DirSink::create_root(&tmp.path().join("host/coll")).unwrap();
+        let mut a = sink.create("artifacts/a.bin").unwrap();
+        a.write_all(b"hello").unwrap();
+        a.commit(&digest()).unwrap();
+        let mut b = sink.create("artifacts/b.bin").unwrap();
+        b.write_all(b"partial").unwrap();
+        drop(b);
+        let reader = DirReader::new(sink.root());
+        assert_eq!(reader.list().unwrap(), vec!["artifacts/a.bin".to_string()]);
+        let mut s = String::new();
+        reader
+            .open("artifacts/a.bin")
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "hello");
+    }
+
+    #[test]
+    fn escaping_paths_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sink = DirSink::create_root(&tmp.path().join("c")).unwrap();
+        for bad in ["../escape", "/etc/x", "a/../../b"] {
+            assert!(
+                matches!(sink.create(bad), Err(SinkError::BadPath(_))),
+                "{bad}"
+            );
+        }
+        assert!(!tmp.path().join("escape").exists());
+    }
+
+    #[test]
+    fn existing_root_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(DirSink::create_root(tmp.path()).is_err());
+    }
+}

@@ -62,12 +62,16 @@ impl<R: Read> Read for HashingReader<R> {
 /// Size and SHA-256 of some bytes.
 type Measured = (u64, String);
 
+/// What re-reading one object found.
+struct Measurement {
+    stored: Measured,
+    /// For `.zst` objects: the decompressed content's digest, or why it could not be read.
+    raw: Option<Result<Measured, String>>,
+}
+
 /// Stored (size, sha) of one object and, for `.zst` objects, raw (size, sha) or why the
 /// content could not be decompressed. The stored hash is always computed over every byte.
-fn measure(
-    reader: Box<dyn Read + Send>,
-    compressed: bool,
-) -> Result<(u64, String, Option<Result<Measured, String>>), String> {
+fn measure(reader: Box<dyn Read + Send>, compressed: bool) -> Result<Measurement, String> {
     let mut stored = HashingReader {
         inner: reader,
         hasher: Sha256::new(),
@@ -81,7 +85,10 @@ fn measure(
     // Whatever the decoder left unread (trailing bytes, or all of it after an error) still
     // counts as stored bytes.
     io::copy(&mut stored, &mut io::sink()).map_err(|e| format!("reading: {e}"))?;
-    Ok((stored.bytes, hex(&stored.hasher.finalize()), raw))
+    Ok(Measurement {
+        stored: (stored.bytes, hex(&stored.hasher.finalize())),
+        raw,
+    })
 }
 
 fn decompressed_digest<R: Read>(stored: &mut R) -> Result<Measured, String> {
@@ -195,7 +202,10 @@ pub fn verify(reader: &dyn CollectionReader, expected_manifest_sha256: Option<&s
         let before = report.problems.len();
         match measure(r, path.ends_with(".zst")) {
             Err(e) => problem(&mut report, path, e),
-            Ok((size, sha, raw)) => {
+            Ok(Measurement {
+                stored: (size, sha),
+                raw,
+            }) => {
                 if size != want_size {
                     problem(
                         &mut report,

@@ -13,7 +13,10 @@ pub fn vestige_bin() -> PathBuf {
     }
     // Test executables live in target/<profile>/deps/.
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let bin = profile_dir.join("vestige");
     assert!(
         bin.exists(),
@@ -25,7 +28,10 @@ pub fn vestige_bin() -> PathBuf {
 
 /// Runs vestige with `args` and returns its output.
 pub fn vestige(args: &[&str]) -> Output {
-    Command::new(vestige_bin()).args(args).output().expect("run vestige")
+    Command::new(vestige_bin())
+        .args(args)
+        .output()
+        .expect("run vestige")
 }
 
 /// The last non-empty stdout line, parsed as JSON (the summary line).
@@ -35,7 +41,12 @@ pub fn summary(out: &Output) -> serde_json::Value {
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
-        .unwrap_or_else(|| panic!("no stdout; stderr: {}", String::from_utf8_lossy(&out.stderr)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no stdout; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     serde_json::from_str(last).unwrap_or_else(|e| panic!("summary line is not JSON ({e}): {last}"))
 }
 
@@ -63,7 +74,9 @@ pub fn artifact_records(root: &Path, name: &str) -> Vec<serde_json::Value> {
         .as_array()
         .and_then(|a| a.iter().find(|e| e["name"] == name))
         .unwrap_or_else(|| panic!("no artifact {name} in manifest"));
-    let path = entry["path"].as_str().unwrap_or_else(|| panic!("artifact {name} has no path: {entry}"));
+    let path = entry["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("artifact {name} has no path: {entry}"));
     records(root, path)
 }
 

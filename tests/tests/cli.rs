@@ -16,7 +16,13 @@ fn malformed_spec_exits_2_with_line_and_column_and_collects_nothing() {
     let spec = tmp.path().join("bad.yaml");
     std::fs::write(&spec, "name: bad\nartifacts:\n  - name: p\n    collect:\n      processes:\n        hash_exes: yes\n").unwrap();
     let out_dir = tmp.path().join("out");
-    let out = vestige(&["collect", "--spec", spec.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    let out = vestige(&[
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 6, column 9"), "{err}");
@@ -42,8 +48,19 @@ fn spec_show_prints_the_embedded_profiles() {
 #[test]
 fn minimal_collection_verifies_and_summary_matches_manifest() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = vestige(&["collect", "--spec", "minimal", "--out", tmp.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = vestige(&[
+        "collect",
+        "--spec",
+        "minimal",
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = summary(&out);
     let root = std::path::PathBuf::from(s["location"].as_str().unwrap());
     assert!(root.starts_with(tmp.path()));
@@ -54,6 +71,16 @@ fn minimal_collection_verifies_and_summary_matches_manifest() {
     let body = std::fs::read(root.join("manifest.json")).unwrap();
     assert_eq!(s["manifest_sha256"], e2e::sha256_hex(&body));
     assert!(out.stdout.len() < 2500);
-    let v = vestige(&["verify", root.to_str().unwrap(), "--manifest-sha256", s["manifest_sha256"].as_str().unwrap()]);
-    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+    let v = vestige(&[
+        "verify",
+        root.to_str().unwrap(),
+        "--manifest-sha256",
+        s["manifest_sha256"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
 }

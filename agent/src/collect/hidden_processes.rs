@@ -38,20 +38,45 @@ fn answers_probe(pid: u32) -> bool {
 }
 
 /// Pids in `1..=max_pid` that answer a probe but are not in `listed` (pids and thread ids).
+/// The range is split across threads: probing 4 million pids is about 0.4 s of system time.
 pub fn probe_unlisted(
     max_pid: u32,
     listed: &HashSet<u32>,
     out: &Output,
 ) -> Result<Vec<u32>, CollectError> {
-    let mut found = Vec::new();
-    for pid in 1..=max_pid {
-        if pid % 65536 == 0 {
-            out.check_cancel()?;
-        }
-        if !listed.contains(&pid) && answers_probe(pid) {
-            found.push(pid);
-        }
-    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4) as u32;
+    let chunk = max_pid.div_ceil(threads).max(1);
+    let flag = out.cancel_flag();
+    let cancelled = || flag.load(std::sync::atomic::Ordering::Relaxed);
+    let mut found: Vec<u32> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let lo = i.saturating_mul(chunk).saturating_add(1);
+                let hi = i.saturating_add(1).saturating_mul(chunk).min(max_pid);
+                let cancelled = &cancelled;
+                scope.spawn(move || {
+                    let mut found = Vec::new();
+                    for pid in lo..=hi {
+                        if pid % 65536 == 0 && cancelled() {
+                            break;
+                        }
+                        if !listed.contains(&pid) && answers_probe(pid) {
+                            found.push(pid);
+                        }
+                    }
+                    found
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    out.check_cancel()?;
+    found.sort_unstable();
     Ok(found)
 }
 

@@ -151,6 +151,11 @@ impl Output {
         }
     }
 
+    /// The run's stop flag, for collectors that fan work out to threads of their own.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
     /// Notes a non-fatal problem; the artifact becomes `partial`.
     pub fn warn(&mut self, message: impl Into<String>) {
         self.warning_count += 1;

@@ -198,7 +198,11 @@ fn read_process(
         .is_err()
         .then(|| hex::encode(&cmdline_raw));
     // Kernel threads: no cmdline, no exe, and PF_KTHREAD; ppid 2 or pid 2.
-    let exe_link = link(dir, "exe");
+    let (exe_link, exe_link_error) = match readlink_bytes(&dir.join("exe")) {
+        Ok(t) => (Some(t), None),
+        Err(e) if is_gone(&e) => (None, None), // kernel thread, or exited
+        Err(e) => (None, Some(format!("readlink: {e}"))),
+    };
     let is_kernel_thread =
         exe_link.is_none() && cmdline_raw.is_empty() && (stat.ppid == 2 || stat.pid == 2);
 
@@ -221,7 +225,7 @@ fn read_process(
         exe_device: None,
         exe_mtime: None,
         exe_recovered_path: None,
-        exe_error: None,
+        exe_error: exe_link_error,
         uid: status.uids.map(|u| u[0]),
         user: status
             .uids

@@ -49,6 +49,12 @@ struct CollectArgs {
     /// Time allowed for the EC2 instance-identity lookup.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     imds_timeout: Duration,
+    /// CPU priority for the collection (nice value, -20 to 19).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(-20..=19))]
+    nice: i32,
+    /// I/O priority: `idle`, or `be:0` (highest) to `be:7` (lowest best-effort).
+    #[arg(long, default_value = "be:7", value_parser = crate::limits::IoPriority::parse)]
+    ionice: crate::limits::IoPriority,
     /// Never draw progress, even on a terminal.
     #[arg(long)]
     quiet: bool,
@@ -179,6 +185,13 @@ fn collect(args: CollectArgs) -> ExitCode {
         (Some(a), Some(b)) => Some(a.min(b.0)),
         (a, b) => a.or(b.map(|d| d.0)),
     };
+    // Lower our priority before any collector thread starts, so they all inherit it.
+    if let Err(e) = crate::limits::set_nice(args.nice) {
+        tracing::warn!("cannot set nice {}: {e}", args.nice);
+    }
+    if let Err(e) = crate::limits::set_io_priority(args.ionice) {
+        tracing::warn!("cannot set I/O priority: {e}");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod collect;
 pub mod host;
+pub mod limits;
 pub mod manifest;
 pub mod pipeline;
 pub mod procfs;

@@ -86,6 +86,10 @@ pub struct CollectorInfo {
     pub write_bytes: Option<u64>,
     /// Peak resident set size, bytes (VmHWM).
     pub peak_rss_bytes: Option<u64>,
+    /// Nice value in effect during the run (read back from /proc/self/stat).
+    pub nice: Option<i64>,
+    /// I/O priority in effect during the run (read back with ioprio_get), e.g. `be:7`.
+    pub io_priority: Option<String>,
     /// Whether the run was interrupted (signal or deadline).
     pub interrupted: Option<String>,
 }

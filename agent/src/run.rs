@@ -80,10 +80,15 @@ pub fn collect(
     let started_at = timefmt::now_rfc3339();
     let deadline_at = opts.deadline.map(|d| t0 + d);
     let collection_id = new_collection_id();
-    let tool_sha = std::fs::File::open("/proc/self/exe")
-        .and_then(|f| sha256_reader(f, None))
-        .ok()
-        .map(|(h, _)| h);
+    // Hash our own binary beside the collection: it is needed only for the manifest.
+    let tool_sha = std::thread::Builder::new()
+        .name("hash-self".into())
+        .spawn(|| {
+            std::fs::File::open("/proc/self/exe")
+                .and_then(|f| sha256_reader(f, None))
+                .ok()
+                .map(|(h, _)| h)
+        });
 
     let identity_budget = match opts.deadline {
         Some(d) => opts.imds_budget.min(d / 10),
@@ -178,7 +183,7 @@ pub fn collect(
         tool: ToolInfo {
             name: "vestige".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            sha256: tool_sha,
+            sha256: tool_sha.ok().and_then(|h| h.join().ok()).flatten(),
         },
         spec: SpecInfo {
             name: spec.spec.name.clone(),
@@ -203,6 +208,16 @@ pub fn collect(
             sink: sink.location(),
             write_bytes: self_io_write_bytes(),
             peak_rss_bytes: self_peak_rss(),
+            nice: crate::procfs::read::read_small(&ctx.proc.join("self/stat"))
+                .ok()
+                .and_then(|b| crate::procfs::stat::Stat::parse(&b).ok())
+                .map(|s| s.nice),
+            io_priority: crate::limits::io_priority().map(|(class, level)| match class {
+                1 => format!("rt:{level}"),
+                2 => format!("be:{level}"),
+                3 => "idle".to_owned(),
+                _ => "none".to_owned(),
+            }),
             interrupted,
         },
         artifacts: entries,

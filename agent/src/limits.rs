@@ -1,0 +1,104 @@
+//! Self-limits: vestige runs on a production host that may be serving customers, so by
+//! default it lowers its own CPU and I/O priority before collecting.
+
+use thiserror::Error;
+
+/// A limit that could not be applied.
+#[derive(Debug, Error)]
+#[error("{what}: {source}")]
+pub struct LimitError {
+    what: &'static str,
+    source: std::io::Error,
+}
+
+/// I/O scheduling class (see ioprio_set(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoPriority {
+    /// Best effort with a level 0 (highest) to 7 (lowest).
+    BestEffort(u8),
+    /// Only when the disk is otherwise idle.
+    Idle,
+}
+
+impl IoPriority {
+    /// Parses `idle` or `be:N` (N in 0..=7).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "idle" {
+            return Ok(IoPriority::Idle);
+        }
+        let level = s
+            .strip_prefix("be:")
+            .and_then(|n| n.parse::<u8>().ok())
+            .filter(|n| *n <= 7)
+            .ok_or_else(|| format!("invalid I/O priority `{s}`: use idle or be:0 … be:7"))?;
+        Ok(IoPriority::BestEffort(level))
+    }
+
+    /// The value ioprio_set(2) takes.
+    fn raw(self) -> libc::c_int {
+        const CLASS_SHIFT: libc::c_int = 13;
+        match self {
+            IoPriority::BestEffort(l) => (2 << CLASS_SHIFT) | libc::c_int::from(l),
+            IoPriority::Idle => 3 << CLASS_SHIFT,
+        }
+    }
+}
+
+/// Sets this process's nice value (all threads created afterwards inherit it).
+pub fn set_nice(nice: i32) -> Result<(), LimitError> {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(LimitError {
+            what: "setpriority",
+            source: std::io::Error::last_os_error(),
+        })
+    }
+}
+
+/// Sets this process's I/O priority.
+pub fn set_io_priority(p: IoPriority) -> Result<(), LimitError> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: ioprio_set takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, p.raw()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(LimitError {
+            what: "ioprio_set",
+            source: std::io::Error::last_os_error(),
+        })
+    }
+}
+
+/// Reads back this process's I/O priority as `(class, level)`.
+pub fn io_priority() -> Option<(i32, i32)> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: ioprio_get takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0) };
+    let v = i32::try_from(rc).ok().filter(|v| *v >= 0)?;
+    Some((v >> 13, v & 0x1fff))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_io_priorities() {
+        assert_eq!(IoPriority::parse("idle"), Ok(IoPriority::Idle));
+        assert_eq!(IoPriority::parse("be:7"), Ok(IoPriority::BestEffort(7)));
+        assert!(IoPriority::parse("be:8").is_err());
+        assert!(IoPriority::parse("rt:0").is_err());
+    }
+
+    #[test]
+    fn io_priority_is_applied_and_read_back() {
+        // Runs in its own test thread; ioprio applies to the calling thread's process
+        // (pid 0 = caller), so read it back right away.
+        set_io_priority(IoPriority::BestEffort(6)).unwrap();
+        assert_eq!(io_priority(), Some((2, 6)));
+    }
+}

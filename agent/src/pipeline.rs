@@ -58,6 +58,9 @@ enum Stage {
     Plain(StoredSide),
 }
 
+/// Bytes per zstd compression job (the library's minimum is 512 KiB).
+const COMPRESSION_JOB_BYTES: u32 = 1 << 20;
+
 /// How an artifact's bytes are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -101,12 +104,18 @@ impl ArtifactWriter {
         };
         let stage = match compression {
             Compression::Zstd(level) => {
-                let enc = zstd::stream::write::Encoder::new(stored, level).map_err(|source| {
-                    PipelineError::Write {
-                        path: path.to_owned(),
-                        source,
-                    }
-                })?;
+                let werr = |source| PipelineError::Write {
+                    path: path.to_owned(),
+                    source,
+                };
+                let mut enc = zstd::stream::write::Encoder::new(stored, level).map_err(werr)?;
+                // One worker thread compresses while the collector keeps producing; small
+                // jobs keep the encoder's buffers (and so our memory) small.
+                enc.multithread(1).map_err(werr)?;
+                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(
+                    COMPRESSION_JOB_BYTES,
+                ))
+                .map_err(werr)?;
                 Stage::Zstd(enc)
             }
             Compression::None => Stage::Plain(stored),

@@ -35,6 +35,7 @@ pub struct LoadedSpec {
 impl Spec {
     /// Parses and validates a spec from YAML text.
     pub fn from_yaml(source: &str) -> Result<LoadedSpec, SpecError> {
+        check_nesting(source)?;
         let spec: Spec = serde_yaml_ng::from_str(source).map_err(SpecError::from_yaml)?;
         spec.validate(source)?;
         let sha256 = hex_sha256(source.as_bytes());
@@ -76,6 +77,38 @@ impl Spec {
         }
         Ok(())
     }
+}
+
+/// Deepest flow nesting (`[`, `{`) a spec may use; real specs need three or four levels.
+const MAX_NESTING: usize = 32;
+
+/// Refuses deeply nested flow collections before the YAML parser sees them: the parser's
+/// cost grows badly with depth, and a spec is hostile input like any other. Brackets are
+/// counted everywhere, quoted or not, so no quoting trick slips depth past the check.
+fn check_nesting(source: &str) -> Result<(), SpecError> {
+    let (mut depth, mut line, mut column) = (0usize, 1usize, 0usize);
+    for c in source.chars() {
+        column += 1;
+        match c {
+            '\n' => {
+                line += 1;
+                column = 0;
+            }
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(SpecError::Parse {
+                        message: format!("collections nested more than {MAX_NESTING} deep"),
+                        line,
+                        column,
+                    });
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

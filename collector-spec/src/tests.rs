@@ -150,3 +150,66 @@ fn defaults_fill_in() {
     }
     assert_eq!(loaded.spec.zstd_level.0, 3);
 }
+
+mod hostile {
+    use crate::Spec;
+    use proptest::prelude::*;
+
+    const TRIAGE: &str = include_str!("../profiles/triage.yaml");
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        /// Arbitrary text never panics the loader; a refusal always carries a position.
+        #[test]
+        fn spec_loader_never_panics(text in "\\PC{0,300}") {
+            if let Err(e) = Spec::from_yaml(&text) {
+                prop_assert!(e.position().is_some(), "{}", e);
+            }
+        }
+
+        /// A real profile with characters replaced at random places.
+        #[test]
+        fn mangled_profiles_are_accepted_or_located(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<char>()), 1..6)) {
+            let mut chars: Vec<char> = TRIAGE.chars().collect();
+            for (i, c) in edits {
+                let at = i.index(chars.len());
+                chars[at] = c;
+            }
+            let text: String = chars.into_iter().collect();
+            if let Err(e) = Spec::from_yaml(&text) {
+                let (line, _) = e.position().unwrap();
+                // YAML also breaks lines at CR, NEL and the Unicode separators.
+                let breaks = text.chars().filter(|c| matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')).count();
+                prop_assert!(line <= breaks + 2, "{} for {} line breaks", e, breaks);
+            }
+        }
+    }
+
+    #[test]
+    fn billion_laughs_is_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let prev = format!("*a{}", i - 1);
+            text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 9].join(", ")));
+        }
+        text.push_str("name: x\nartifacts: []\n");
+        let t0 = std::time::Instant::now();
+        assert!(Spec::from_yaml(&text).is_err());
+        assert!(t0.elapsed().as_secs() < 5);
+    }
+
+    #[test]
+    fn nesting_is_refused_quickly_with_its_position() {
+        let text = format!(
+            "name: x\nartifacts: {}{}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let t0 = std::time::Instant::now();
+        let err = Spec::from_yaml(&text).unwrap_err();
+        assert!(t0.elapsed().as_millis() < 500, "{:?}", t0.elapsed());
+        assert!(err.to_string().contains("nested"), "{err}");
+        assert_eq!(err.position().unwrap().0, 2);
+    }
+}

@@ -14,6 +14,9 @@ pub mod stat;
 pub mod status;
 pub mod text;
 
+#[cfg(test)]
+mod hostile_tests;
+
 /// A /proc file that did not have the expected shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unexpected format: {0}")]

@@ -110,6 +110,8 @@ struct State<'a> {
     opts: &'a ProcessesOptions,
     hashes: HashMap<ExeKey, Hashed>,
     recovered: HashMap<String, String>,
+    /// Executables whose copy failed once: not retried for every process running them.
+    recovery_failed: HashMap<String, String>,
     clk_tck: i64,
     boot_time: Option<i64>,
     secret_patterns: Vec<String>,
@@ -127,6 +129,7 @@ pub fn collect(
         opts,
         hashes: HashMap::new(),
         recovered: HashMap::new(),
+        recovery_failed: HashMap::new(),
         clk_tck: clock_ticks(),
         boot_time: ctx.boot_time(),
         secret_patterns: opts
@@ -418,6 +421,10 @@ fn executable(
         rec.exe_recovered_path = Some(path.clone());
         return Ok(());
     }
+    if let Some(why) = st.recovery_failed.get(&sha) {
+        rec.exe_error = Some(why.clone());
+        return Ok(());
+    }
     if meta.size() > st.opts.recover_max_bytes.0 {
         rec.exe_error = Some(format!(
             "not recovered: {} bytes is over the {} cap",
@@ -446,8 +453,15 @@ fn executable(
             st.recovered.insert(sha, path.clone());
             rec.exe_recovered_path = Some(path);
         }
-        Err(CollectError::Failed(msg)) => rec.exe_error = Some(format!("not recovered: {msg}")),
-        Err(e) => return Err(e),
+        Err(CollectError::Cancelled) => return Err(CollectError::Cancelled),
+        // A failed copy (unreadable file, full destination) costs this executable only;
+        // the process records go on.
+        Err(e) => {
+            out.warn(format!("pid {}: executable not recovered: {e}", rec.pid));
+            rec.exe_error = Some(format!("not recovered: {e}"));
+            st.recovery_failed
+                .insert(sha, format!("not recovered: {e}"));
+        }
     }
     Ok(())
 }

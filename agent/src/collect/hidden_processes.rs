@@ -171,3 +171,54 @@ fn masked(ctx: &Context, pids: &HashSet<u32>, out: &mut Output) -> Result<(), Co
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Compression;
+    use crate::sink::dir::DirSink;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+
+    fn output(dir: &std::path::Path) -> Output {
+        let sink = Arc::new(DirSink::create_root(&dir.join("c")).unwrap());
+        Output::open(
+            sink,
+            Compression::Zstd(3),
+            "hidden",
+            "hidden_processes",
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap()
+    }
+
+    /// A getdents hook hides a pid from the listing; the probe still finds it. The "hook"
+    /// here is a listing with our own pid removed: the probe must report exactly that pid.
+    #[test]
+    fn probe_finds_a_pid_missing_from_the_listing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = output(tmp.path());
+        let me = std::process::id();
+        let (pids, tids) = visible_ids(std::path::Path::new("/proc")).unwrap();
+        let mut listed: HashSet<u32> = pids.union(&tids).copied().collect();
+        listed.remove(&me);
+        let max = me.max(1000) + 10;
+        let found = probe_unlisted(max, &listed, &out).unwrap();
+        assert!(found.contains(&me), "{found:?}");
+        // Anything else found must be a process born during the probe, not an old one.
+        assert!(found.len() < 50, "{found:?}");
+    }
+
+    #[test]
+    fn probe_stops_when_cancelled() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = output(tmp.path());
+        out.cancel_flag()
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(matches!(
+            probe_unlisted(4_000_000, &HashSet::new(), &out),
+            Err(CollectError::Cancelled)
+        ));
+    }
+}

@@ -2,17 +2,40 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+
 use std::path::Path;
 
 /// Largest /proc file read whole (cmdline and environ can reach megabytes).
 pub const DEFAULT_CAP: u64 = 4 << 20;
 
+/// First read size: most /proc files fit, so a read costs two syscalls (data, then EOF)
+/// instead of the several small probing reads of `read_to_end`.
+const FIRST_READ: usize = 16 * 1024;
+
 /// Reads at most `cap` bytes of a file; the flag says whether more was left.
 pub fn read_capped(path: &Path, cap: u64) -> io::Result<(Vec<u8>, bool)> {
-    let f = File::open(path)?;
-    let mut buf = Vec::new();
-    let mut limited = f.take(cap.saturating_add(1));
-    limited.read_to_end(&mut buf)?;
+    let mut f = File::open(path)?;
+    let limit = usize::try_from(cap).unwrap_or(usize::MAX).saturating_add(1);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = FIRST_READ.min(limit);
+    loop {
+        let len = buf.len();
+        if len >= limit {
+            break;
+        }
+        let want = chunk.min(limit - len);
+        buf.resize(len + want, 0);
+        let n = match f.read(buf.get_mut(len..).unwrap_or_default()) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(e),
+        };
+        buf.truncate(len + n);
+        if n == 0 {
+            break;
+        }
+        chunk = chunk.saturating_mul(2);
+    }
     let truncated = buf.len() as u64 > cap;
     if truncated {
         buf.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
@@ -44,4 +67,26 @@ pub fn list_pids(proc_root: &Path) -> io::Result<Vec<u32>> {
 pub fn readlink_bytes(path: &Path) -> io::Result<Vec<u8>> {
     use std::os::unix::ffi::OsStringExt;
     std::fs::read_link(path).map(|p| p.into_os_string().into_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn capped_reads() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        f.write_all(&data).unwrap();
+        let (all, t) = read_capped(f.path(), 1 << 20).unwrap();
+        assert_eq!((all.as_slice(), t), (data.as_slice(), false));
+        let (some, t) = read_capped(f.path(), 40_000).unwrap();
+        assert_eq!((some.as_slice(), t), (&data[..40_000], true));
+        let (exact, t) = read_capped(f.path(), 100_000).unwrap();
+        assert_eq!((exact.len(), t), (100_000, false));
+        let (none, t) = read_capped(f.path(), 0).unwrap();
+        assert_eq!((none.len(), t), (0, true));
+        assert!(read_capped(Path::new("/nonexistent/x"), 10).is_err());
+    }
 }

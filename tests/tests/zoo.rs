@@ -252,6 +252,45 @@ fn zoo_deleted_executable_is_flagged_hashed_and_recovered() {
 }
 
 #[test]
+fn zoo_executable_unlinked_but_hard_linked_elsewhere_counts_as_deleted() {
+    let z = zoo();
+    let rec = z.process("linked_exe");
+    let m = z.member("linked_exe");
+    let (original, kept) = (m["path"].as_str().unwrap(), m["kept"].as_str().unwrap());
+    assert!(!Path::new(original).exists() && Path::new(kept).exists());
+    assert_eq!(
+        rec["exe_deleted"], true,
+        "the name it ran from is gone: {rec}"
+    );
+    assert_eq!(rec["exe"], original, "{rec}");
+    assert_recovered(z, &rec, &z.reference_bytes("linked_exe"));
+}
+
+#[test]
+fn zoo_executable_named_like_deleted_is_not_deleted() {
+    let z = zoo();
+    let rec = z.process("literal_exe");
+    let path = z.member("literal_exe")["path"].as_str().unwrap();
+    assert!(path.ends_with(" (deleted)") && Path::new(path).exists());
+    assert_eq!(rec["exe_deleted"], false, "{rec}");
+    assert_eq!(
+        rec["exe"], path,
+        "the whole real name, suffix included: {rec}"
+    );
+    let original = z.reference_bytes("literal_exe");
+    assert_eq!(rec["exe_sha256"], sha256_hex(&original));
+    if rec["exe_in_temp_dir"] == true {
+        assert_recovered(z, &rec, &original);
+    } else {
+        assert_eq!(
+            rec["exe_recovered_path"],
+            Value::Null,
+            "nothing suspicious: {rec}"
+        );
+    }
+}
+
+#[test]
 fn zoo_memfd_executable_is_flagged_hashed_and_recovered() {
     let z = zoo();
     let rec = z.process("memfd_exe");
@@ -449,6 +488,8 @@ fn zoo_members_have_parent_start_time_and_owner() {
     let procs = z.records("processes");
     let names = [
         "deleted_exe",
+        "linked_exe",
+        "literal_exe",
         "memfd_exe",
         "tcp_server",
         "tcp_client",

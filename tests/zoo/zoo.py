@@ -220,6 +220,28 @@ def build(zoo, work):
     os.unlink(exe)
     members["deleted_exe"] = {"pid": p.pid, "path": exe, "reference": "deleted-exe.ref"}
 
+    # Run from a path that is then removed while a second hard link keeps the file alive.
+    data = executable_copy("linked")
+    write_file(os.path.join(work, "linked-exe.ref"), data)
+    exe = os.path.join(work, "bin", "zoo-linked-sleep")
+    kept = os.path.join(work, "zoo-linked-sleep.kept")
+    write_file(exe, data, 0o755)
+    os.link(exe, kept)
+    p = zoo.spawn([exe, "3600"])
+    zoo.wait_exec(p, exe, "linked-exe")
+    os.unlink(exe)
+    members["linked_exe"] = {"pid": p.pid, "path": exe, "kept": kept,
+                             "reference": "linked-exe.ref"}
+
+    # A binary whose real name ends in " (deleted)", still on disk.
+    data = executable_copy("literal")
+    write_file(os.path.join(work, "literal-exe.ref"), data)
+    exe = os.path.join(work, "bin", "zoo-sleep (deleted)")
+    write_file(exe, data, 0o755)
+    p = zoo.spawn([exe, "3600"])
+    zoo.wait_exec(p, exe, "literal-exe")
+    members["literal_exe"] = {"pid": p.pid, "path": exe, "reference": "literal-exe.ref"}
+
     # A process executed from a memfd (nothing on disk at any time).
     data = executable_copy("memfd")
     write_file(os.path.join(work, "memfd-exe.ref"), data)

@@ -6,67 +6,13 @@
 //! kills them. The zoo runs once per test binary; each test checks one kind of evidence in the
 //! bundle it produced. Needs root (namespaces, a bind mount over /proc/PID) and python3.
 
-use e2e::{artifact_records, manifest, sha256_hex, summary, vestige, vestige_bin};
+use e2e::zoo::{run_zoo, ZooRun};
+use e2e::{manifest, sha256_hex, vestige, vestige_bin};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-/// Longer than the zoo's own watchdog, so the zoo normally reports its own failure.
-const ZOO_TIMEOUT: Duration = Duration::from_secs(200);
-
-struct Zoo {
-    /// Working directory: zoo.json, reference copies of the executables, the bundle.
-    work: PathBuf,
-    /// zoo.json.
-    desc: Value,
-    /// Collection root of the bundle vestige wrote inside the namespace.
-    root: PathBuf,
-    /// The summary line of that collection.
-    summary: Value,
-}
-
-impl Zoo {
-    fn member(&self, name: &str) -> &Value {
-        let m = &self.desc["members"][name];
-        assert!(m.is_object(), "zoo.json has no member {name}");
-        m
-    }
-
-    fn pid(&self, name: &str) -> u64 {
-        self.member(name)["pid"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("member {name} has no pid"))
-    }
-
-    fn records(&self, artifact: &str) -> Vec<Value> {
-        artifact_records(&self.root, artifact)
-    }
-
-    /// The `processes` record of a member.
-    fn process(&self, name: &str) -> Value {
-        let pid = self.pid(name);
-        let mut found: Vec<Value> = self
-            .records("processes")
-            .into_iter()
-            .filter(|r| r["pid"] == pid)
-            .collect();
-        assert_eq!(
-            found.len(),
-            1,
-            "exactly one processes record for {name} (pid {pid})"
-        );
-        found.remove(0)
-    }
-
-    fn reference_bytes(&self, name: &str) -> Vec<u8> {
-        let rel = self.member(name)["reference"]
-            .as_str()
-            .expect("reference path");
-        std::fs::read(self.work.join(rel)).expect("reference copy")
-    }
-}
+type Zoo = ZooRun;
 
 static ZOO: OnceLock<Result<Zoo, String>> = OnceLock::new();
 
@@ -78,82 +24,7 @@ fn zoo() -> &'static Zoo {
 }
 
 fn start_zoo() -> Result<Zoo, String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(
-            "it needs root (PID namespace, bind mount over /proc/PID); run the tests as root"
-                .into(),
-        );
-    }
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("zoo");
-    if work.exists() {
-        std::fs::remove_dir_all(&work).map_err(|e| format!("clearing {}: {e}", work.display()))?;
-    }
-    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("zoo/zoo.py");
-    let python = std::env::var_os("VESTIGE_TEST_PYTHON").unwrap_or_else(|| "python3".into());
-    let log =
-        |name: &str| std::fs::File::create(work.join(name)).map_err(|e| format!("{name}: {e}"));
-    let mut child = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-        .arg(&python)
-        .arg(&script)
-        .arg("run")
-        .arg("--vestige")
-        .arg(vestige_bin())
-        .arg("--work")
-        .arg(&work)
-        .stdin(Stdio::null())
-        .stdout(log("zoo.stdout")?)
-        .stderr(log("zoo.stderr")?)
-        .spawn()
-        .map_err(|e| format!("starting unshare (util-linux): {e}"))?;
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > ZOO_TIMEOUT => {
-                // --kill-child takes pid 1 of the namespace, and with it every member.
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("still running after {ZOO_TIMEOUT:?}; killed"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => return Err(format!("waiting for unshare: {e}")),
-        }
-    };
-    let stderr = std::fs::read_to_string(work.join("zoo.stderr")).unwrap_or_default();
-    let desc: Value = std::fs::read(work.join("zoo.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| format!("no zoo.json (exit {status}); stderr:\n{stderr}"))?;
-    if let Some(e) = desc["error"].as_str() {
-        return Err(format!("{e}\nzoo stderr:\n{stderr}\nzoo.json: {desc:#}"));
-    }
-    let v = &desc["vestige"];
-    if v["exit_code"] != 0 {
-        return Err(format!(
-            "vestige collect exited {}:\n{}",
-            v["exit_code"], v["stderr"]
-        ));
-    }
-    let out = std::process::Output {
-        status,
-        stdout: v["stdout"].as_str().unwrap_or_default().as_bytes().to_vec(),
-        stderr: Vec::new(),
-    };
-    let summary = summary(&out);
-    let root = PathBuf::from(
-        summary["location"]
-            .as_str()
-            .ok_or("summary has no location")?,
-    );
-    Ok(Zoo {
-        work,
-        desc,
-        root,
-        summary,
-    })
+    run_zoo(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("zoo"), &[])
 }
 
 fn hex_decode(s: &str) -> Vec<u8> {

@@ -65,7 +65,11 @@ def member_tcp_client(port):
 def member_udp():
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(("127.0.0.1", 0))
-    emit({"port": u.getsockname()[1]})
+    # A forked child shares the socket: it has two owners.
+    child = os.fork()
+    if child == 0:
+        wait_forever()
+    emit({"port": u.getsockname()[1], "child": child})
     wait_forever()
 
 
@@ -169,7 +173,8 @@ class Zoo:
             if p.poll() is not None:
                 raise ZooError(f"{what} (pid {p.pid}) exited early: {p.returncode}")
             try:
-                if os.readlink(f"/proc/{p.pid}/exe").startswith(prefix):
+                link = os.readlink(os.fsencode(f"/proc/{p.pid}/exe"))
+                if link.startswith(os.fsencode(prefix)):
                     return
             except OSError:
                 pass
@@ -233,14 +238,16 @@ def build(zoo, work):
     members["linked_exe"] = {"pid": p.pid, "path": exe, "kept": kept,
                              "reference": "linked-exe.ref"}
 
-    # A binary whose real name ends in " (deleted)", still on disk.
+    # A binary whose real name ends in " (deleted)", still on disk; the name also holds a
+    # newline and a byte that is not UTF-8.
     data = executable_copy("literal")
     write_file(os.path.join(work, "literal-exe.ref"), data)
-    exe = os.path.join(work, "bin", "zoo-sleep (deleted)")
+    exe = os.path.join(os.fsencode(work), b"bin", b"zoo sleep\n\xff (deleted)")
     write_file(exe, data, 0o755)
-    p = zoo.spawn([exe, "3600"])
+    p = zoo.spawn([exe, b"3600"])
     zoo.wait_exec(p, exe, "literal-exe")
-    members["literal_exe"] = {"pid": p.pid, "path": exe, "reference": "literal-exe.ref"}
+    members["literal_exe"] = {"pid": p.pid, "path_hex": exe.hex(),
+                              "reference": "literal-exe.ref"}
 
     # A process executed from a memfd (nothing on disk at any time).
     data = executable_copy("memfd")
@@ -264,7 +271,8 @@ def build(zoo, work):
     members["tcp_client"] = {"pid": client.pid, "port": client_port}
 
     p, _ = zoo.member("udp")
-    members["udp"] = {"pid": p.pid, "port": zoo.ready_line(p, "udp")["port"]}
+    info = zoo.ready_line(p, "udp")
+    members["udp"] = {"pid": p.pid, "port": info["port"], "child": info["child"]}
 
     sock_path = os.path.join(work, "zoo.sock")
     p, _ = zoo.member("unix", sock_path)

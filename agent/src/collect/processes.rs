@@ -185,6 +185,14 @@ fn read_process(
 ) -> Result<Option<ProcessRecord>, CollectError> {
     let stat_buf = match read_small(&dir.join("stat")) {
         Ok(b) => b,
+        // An exited process takes its directory with it. A directory still there without
+        // its stat has something mounted over it: the process lives but cannot be read.
+        Err(e) if is_gone(&e) && dir.is_dir() => {
+            return Err(CollectError::Failed(format!(
+                "{} is there but has no stat: masked by a mount? (see hidden_processes)",
+                dir.display()
+            )))
+        }
         Err(e) if is_gone(&e) => return Ok(None),
         Err(e) => return Err(CollectError::Failed(format!("stat: {e}"))),
     };
@@ -512,6 +520,37 @@ mod tests {
     use super::{exe_unlinked, tty_name};
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;
+
+    #[test]
+    fn a_masked_proc_entry_is_a_warning() {
+        use crate::collect::{Context, Output};
+        use crate::pipeline::Compression;
+        use crate::sink::dir::DirSink;
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+
+        let tmp = tempfile::tempdir().unwrap();
+        let proc_root = tmp.path().join("proc");
+        // pid 77: the directory is there, its contents are not (an empty dir mounted over it).
+        std::fs::create_dir_all(proc_root.join("77")).unwrap();
+        let ctx = Context::with_roots(&proc_root, tmp.path().join("sys"), tmp.path().join("etc"));
+        let sink = Arc::new(DirSink::create_root(&tmp.path().join("out")).unwrap());
+        let mut out = Output::open(
+            sink,
+            Compression::Zstd(1),
+            "processes",
+            "processes",
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        super::collect(&ctx, &Default::default(), &mut out).unwrap();
+        let done = out.finish().unwrap();
+        assert_eq!(done.records, 0);
+        assert_eq!(done.warning_count, 1, "{:?}", done.warnings);
+        let w = done.warnings.first().unwrap();
+        assert!(w.starts_with("pid 77: ") && w.contains("masked"), "{w}");
+    }
 
     #[test]
     fn deleted_exe_told_from_a_name_ending_in_deleted() {

@@ -217,6 +217,19 @@ fn zoo_cmdline_keeps_newlines_empty_args_and_exact_bytes() {
     assert!(hex_decode(hex) == raw, "cmdline_hex holds the exact bytes");
 }
 
+#[test]
+fn zoo_hostile_process_name_is_kept_exactly() {
+    let z = zoo();
+    let rec = z.process("comm");
+    let comm = hex_decode(z.member("comm")["comm_hex"].as_str().unwrap());
+    assert_eq!(rec["comm_hex"], hex::encode(&comm), "{rec}");
+    assert_eq!(rec["comm"], String::from_utf8_lossy(&comm).as_ref());
+    // The fields after the name are the real ones, not the ones the name imitates.
+    assert_eq!(rec["ppid"], 1, "{rec}");
+    assert_eq!(rec["state"], "S", "{rec}");
+    assert_eq!(rec["threads"], 1, "{rec}");
+}
+
 fn connections(z: &Zoo, protocol: &str) -> Vec<Value> {
     z.records("connections")
         .into_iter()
@@ -268,7 +281,9 @@ fn zoo_udp_and_unix_sockets_have_owners() {
     let z = zoo();
     let port = z.member("udp")["port"].as_u64().unwrap();
     let udp = connections(z, "udp");
-    let u = one(&udp, "udp socket", |c| c["local_port"] == port);
+    let u = one(&udp, "udp socket", |c| {
+        c["local_port"] == port && c["local_address"] == "127.0.0.1"
+    });
     assert_eq!(
         (&u["family"], &u["local_address"]),
         (&"inet".into(), &"127.0.0.1".into())
@@ -285,6 +300,32 @@ fn zoo_udp_and_unix_sockets_have_owners() {
     assert_eq!(s["state"], "LISTEN");
     assert_eq!(s["socket_type"], "stream");
     assert_eq!(s["pids"], serde_json::json!([z.pid("unix")]), "{s}");
+}
+
+#[test]
+fn zoo_sockets_of_another_network_namespace_are_collected() {
+    let z = zoo();
+    let m = z.member("netns_udp");
+    let (netns, zoo_netns) = (
+        m["netns"].as_u64().unwrap(),
+        m["zoo_netns"].as_u64().unwrap(),
+    );
+    assert_ne!(netns, zoo_netns);
+    let port = m["port"].as_u64().unwrap();
+    let udp = connections(z, "udp");
+    let u = one(&udp, "udp socket in the member's namespace", |c| {
+        c["netns"] == netns && c["local_port"] == port
+    });
+    assert_eq!(u["local_address"], "0.0.0.0");
+    assert_eq!(u["pids"], serde_json::json!([z.pid("netns_udp")]), "{u}");
+    // Sockets of the zoo's own namespace carry its inode.
+    let port = z.member("udp")["port"].as_u64().unwrap();
+    let own = one(&udp, "zoo udp socket", |c| {
+        c["local_port"] == port && c["local_address"] == "127.0.0.1"
+    });
+    assert_eq!(own["netns"], zoo_netns);
+    // The process record agrees.
+    assert_eq!(z.process("netns_udp")["namespaces"]["net"], netns);
 }
 
 #[test]
@@ -379,6 +420,8 @@ fn zoo_members_have_parent_start_time_and_owner() {
         "rwx",
         "deleted_file",
         "threads",
+        "comm",
+        "netns_udp",
     ];
     for name in names {
         let rec = z.process(name);

@@ -73,6 +73,13 @@ def member_udp():
     wait_forever()
 
 
+def member_udp_any():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("0.0.0.0", 0))
+    emit({"port": u.getsockname()[1]})
+    wait_forever()
+
+
 def member_unix(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
@@ -106,6 +113,14 @@ def member_threads(count):
     wait_forever()
 
 
+def member_comm(hex_name):
+    # The kernel keeps 15 bytes; these fit. ") R 1 (" imitates the fields after comm in stat.
+    with open("/proc/self/comm", "wb") as f:
+        f.write(bytes.fromhex(hex_name))
+    emit({})
+    wait_forever()
+
+
 def member_idle():
     emit({})
     wait_forever()
@@ -115,10 +130,12 @@ MEMBERS = {
     "tcp-server": member_tcp_server,
     "tcp-client": member_tcp_client,
     "udp": member_udp,
+    "udp-any": member_udp_any,
     "unix": member_unix,
     "rwx": member_rwx,
     "deleted-file": member_deleted_file,
     "threads": member_threads,
+    "comm": member_comm,
     "idle": member_idle,
 }
 
@@ -274,6 +291,14 @@ def build(zoo, work):
     info = zoo.ready_line(p, "udp")
     members["udp"] = {"pid": p.pid, "port": info["port"], "child": info["child"]}
 
+    # A socket in a network namespace of its own (unshare execs, so the pid is the member's).
+    p = zoo.spawn(["unshare", "--net", sys.executable, os.path.abspath(__file__),
+                   "member", "udp-any"])
+    port = zoo.ready_line(p, "netns-udp")["port"]
+    members["netns_udp"] = {"pid": p.pid, "port": port,
+                            "netns": os.stat(f"/proc/{p.pid}/ns/net").st_ino,
+                            "zoo_netns": os.stat("/proc/self/ns/net").st_ino}
+
     sock_path = os.path.join(work, "zoo.sock")
     p, _ = zoo.member("unix", sock_path)
     members["unix"] = {"pid": p.pid, "path": zoo.ready_line(p, "unix")["path"]}
@@ -285,6 +310,12 @@ def build(zoo, work):
     zoo.ready_line(p, "cmdline")
     raw = b"".join(os.fsencode(a) + b"\0" for a in argv)
     members["cmdline"] = {"pid": p.pid, "cmdline_hex": raw.hex()}
+
+    # A process name made to confuse stat parsers, with a newline and a non-UTF-8 byte.
+    comm = b"z) R 1 (\n\xff"
+    p, _ = zoo.member("comm", comm.hex())
+    zoo.ready_line(p, "comm")
+    members["comm"] = {"pid": p.pid, "comm_hex": comm.hex()}
 
     p, _ = zoo.member("rwx")
     info = zoo.ready_line(p, "rwx")

@@ -4,6 +4,7 @@
 use crate::artifact_records;
 use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -87,7 +88,19 @@ pub fn run_zoo(work: &Path, collect_args: &[&str]) -> Result<ZooRun, String> {
     let python = std::env::var_os("VESTIGE_TEST_PYTHON").unwrap_or_else(|| "python3".into());
     let log =
         |name: &str| std::fs::File::create(work.join(name)).map_err(|e| format!("{name}: {e}"));
-    let mut child = Command::new("unshare")
+    let mut command = Command::new("unshare");
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. If the test
+    // dies, unshare gets SIGKILL, and --kill-child passes it on to the whole zoo.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut child = command
         .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
         .arg(&python)
         .arg(&script)

@@ -196,10 +196,11 @@ pub fn verify(reader: &dyn CollectionReader, expected_manifest_sha256: Option<&s
             Ok(r) => r,
             Err(e) => {
                 let cause = match &e {
-                    SinkError::Io { source, .. } if source.kind() != io::ErrorKind::NotFound => {
-                        format!("unreadable: {e}")
+                    SinkError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                        format!("missing: {e}")
                     }
-                    _ => format!("missing: {e}"),
+                    SinkError::Remote(_) => format!("missing: {e}"),
+                    _ => format!("unreadable: {e}"),
                 };
                 problem(&mut report, path, cause);
                 continue;

@@ -387,6 +387,20 @@ fn a_duplicated_manifest_entry_fails() {
 }
 
 #[test]
+fn a_manifest_path_outside_the_collection_is_refused() {
+    // The object is moved out of the collection and the manifest pointed at it, hashes intact.
+    for outside in ["../moved.zst", "/tmp/../moved.zst"] {
+        let c = fresh_copy();
+        let moved = c.root.parent().unwrap().join("moved.zst");
+        std::fs::rename(c.root.join(PROCESSES), &moved).unwrap();
+        edit_manifest(&c.root, |m| {
+            entry_mut(m, PROCESSES)["path"] = outside.into()
+        });
+        verify(&c.root, None).fails_only_on(outside, "refused object path");
+    }
+}
+
+#[test]
 fn an_unlisted_object_fails_naming_it() {
     for extra in [
         "artifacts/extra.jsonl.zst",

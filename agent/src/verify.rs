@@ -2,7 +2,7 @@
 
 use crate::manifest::{Manifest, MANIFEST_PATH, SCHEMA};
 use crate::pipeline::hex;
-use crate::sink::CollectionReader;
+use crate::sink::{CollectionReader, SinkError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -195,7 +195,14 @@ pub fn verify(reader: &dyn CollectionReader, expected_manifest_sha256: Option<&s
         let r = match reader.open(path) {
             Ok(r) => r,
             Err(e) => {
-                problem(&mut report, path, format!("missing: {e}"));
+                let cause = match &e {
+                    SinkError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                        format!("missing: {e}")
+                    }
+                    SinkError::Remote(_) => format!("missing: {e}"),
+                    _ => format!("unreadable: {e}"),
+                };
+                problem(&mut report, path, cause);
                 continue;
             }
         };

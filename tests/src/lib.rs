@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod zoo;
+
 /// Path of the `vestige` binary under test: `$VESTIGE_BIN` if set, else the binary cargo
 /// built beside this test (`target/<profile>/vestige`).
 pub fn vestige_bin() -> PathBuf {

@@ -12,7 +12,9 @@ use crate::procfs::text::{lossy, nul_list};
 use collector_spec::ProcessesOptions;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
+use std::ffi::OsStr;
+use std::fs::{File, Metadata};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -183,6 +185,14 @@ fn read_process(
 ) -> Result<Option<ProcessRecord>, CollectError> {
     let stat_buf = match read_small(&dir.join("stat")) {
         Ok(b) => b,
+        // An exited process takes its directory with it. A directory still there without
+        // its stat has something mounted over it: the process lives but cannot be read.
+        Err(e) if is_gone(&e) && dir.is_dir() => {
+            return Err(CollectError::Failed(format!(
+                "{} is there but has no stat: masked by a mount? (see hidden_processes)",
+                dir.display()
+            )))
+        }
         Err(e) if is_gone(&e) => return Ok(None),
         Err(e) => return Err(CollectError::Failed(format!("stat: {e}"))),
     };
@@ -342,6 +352,34 @@ pub fn tty_name(tty_nr: i64) -> Option<String> {
 
 const DELETED_SUFFIX: &[u8] = b" (deleted)";
 
+/// Whether the path a process ran from no longer names its executable.
+///
+/// The kernel appends " (deleted)" to the exe link once that path is unlinked, also when the
+/// file lives on under another hard link (nlink > 0): running a binary and then removing the
+/// name it ran from, while a second link keeps it, must still count as deleted. A file may
+/// also be literally named "… (deleted)"; the link text is then looked up from the process's
+/// own root, and only if it leads to the very file behind /proc/PID/exe is the suffix part of
+/// the name. `meta` is the metadata of /proc/PID/exe (None when unreadable).
+fn exe_unlinked(dir: &Path, target: &[u8], meta: Option<&Metadata>) -> bool {
+    let suffix = target.ends_with(DELETED_SUFFIX);
+    let Some(meta) = meta else {
+        return suffix;
+    };
+    if meta.nlink() == 0 {
+        return true;
+    }
+    if !suffix {
+        return false;
+    }
+    let Some(relative) = target.strip_prefix(b"/") else {
+        return true;
+    };
+    match std::fs::metadata(dir.join("root").join(OsStr::from_bytes(relative))) {
+        Ok(named) => !(named.dev() == meta.dev() && named.ino() == meta.ino()),
+        Err(_) => true,
+    }
+}
+
 fn executable(
     st: &mut State<'_>,
     dir: &Path,
@@ -351,16 +389,15 @@ fn executable(
 ) -> Result<(), CollectError> {
     let exe_path = dir.join("exe");
     let meta = std::fs::metadata(&exe_path);
-    let suffix = target.ends_with(DELETED_SUFFIX);
-    let unlinked = meta.as_ref().map(|m| m.nlink() == 0).unwrap_or(suffix);
-    let shown: &[u8] = if suffix && unlinked {
+    let unlinked = exe_unlinked(dir, target, meta.as_ref().ok());
+    let shown: &[u8] = if unlinked {
         target.strip_suffix(DELETED_SUFFIX).unwrap_or(target)
     } else {
         target
     };
     let (text, hex) = lossy(shown);
     rec.exe_memfd = shown.starts_with(b"/memfd:");
-    rec.exe_deleted = unlinked || (suffix && rec.exe_memfd);
+    rec.exe_deleted = unlinked;
     rec.exe_in_temp_dir = st
         .opts
         .recover_dirs
@@ -480,7 +517,76 @@ pub fn visible_ids(proc_root: &Path) -> std::io::Result<(HashSet<u32>, HashSet<u
 
 #[cfg(test)]
 mod tests {
-    use super::tty_name;
+    use super::{exe_unlinked, tty_name};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    #[test]
+    fn a_masked_proc_entry_is_a_warning() {
+        use crate::collect::{Context, Output};
+        use crate::pipeline::Compression;
+        use crate::sink::dir::DirSink;
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+
+        let tmp = tempfile::tempdir().unwrap();
+        let proc_root = tmp.path().join("proc");
+        // pid 77: the directory is there, its contents are not (an empty dir mounted over it).
+        std::fs::create_dir_all(proc_root.join("77")).unwrap();
+        let ctx = Context::with_roots(&proc_root, tmp.path().join("sys"), tmp.path().join("etc"));
+        let sink = Arc::new(DirSink::create_root(&tmp.path().join("out")).unwrap());
+        let mut out = Output::open(
+            sink,
+            Compression::Zstd(1),
+            "processes",
+            "processes",
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        super::collect(&ctx, &Default::default(), &mut out).unwrap();
+        let done = out.finish().unwrap();
+        assert_eq!(done.records, 0);
+        assert_eq!(done.warning_count, 1, "{:?}", done.warnings);
+        let w = done.warnings.first().unwrap();
+        assert!(w.starts_with("pid 77: ") && w.contains("masked"), "{w}");
+    }
+
+    #[test]
+    fn deleted_exe_told_from_a_name_ending_in_deleted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rootfs = tmp.path().join("rootfs");
+        let pid_dir = tmp.path().join("proc/77");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        std::fs::create_dir_all(&pid_dir).unwrap();
+        std::os::unix::fs::symlink(&rootfs, pid_dir.join("root")).unwrap();
+        let meta = |p: &Path| std::fs::metadata(p).unwrap();
+
+        // A file literally named "tool (deleted)", still there: not deleted.
+        let literal = rootfs.join("bin/tool (deleted)");
+        std::fs::write(&literal, b"x").unwrap();
+        let m = meta(&literal);
+        assert!(!exe_unlinked(&pid_dir, b"/bin/tool (deleted)", Some(&m)));
+        // Ran as /bin/gone, name removed, the file kept alive by a second hard link.
+        let survivor = rootfs.join("bin/.kept");
+        std::fs::write(&survivor, b"y").unwrap();
+        let m = meta(&survivor);
+        assert!(m.nlink() > 0);
+        assert!(exe_unlinked(&pid_dir, b"/bin/gone (deleted)", Some(&m)));
+        // Same text, but the literal path is another file: deleted.
+        assert!(exe_unlinked(&pid_dir, b"/bin/tool (deleted)", Some(&m)));
+        // No suffix and linked: not deleted.
+        assert!(!exe_unlinked(&pid_dir, b"/bin/.kept", Some(&m)));
+        // No links left: deleted, whatever the text says.
+        let f = std::fs::File::create(rootfs.join("bin/tmp")).unwrap();
+        std::fs::remove_file(rootfs.join("bin/tmp")).unwrap();
+        let gone = f.metadata().unwrap();
+        assert_eq!(gone.nlink(), 0);
+        assert!(exe_unlinked(&pid_dir, b"/bin/tmp", Some(&gone)));
+        // Metadata unreadable: only the text is left to go by.
+        assert!(exe_unlinked(&pid_dir, b"/bin/x (deleted)", None));
+        assert!(!exe_unlinked(&pid_dir, b"/bin/x", None));
+    }
 
     #[test]
     fn tty_names() {

@@ -6,7 +6,7 @@ use super::{
 };
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Suffix of objects still being written.
@@ -141,11 +141,42 @@ impl CollectionReader for DirReader {
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, SinkError> {
         check_relative_path(path)?;
         let p = self.root.join(path);
+        let context = || format!("opening {}", p.display());
+        let not_regular = |what: &str| {
+            SinkError::io(
+                context(),
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not a regular file ({what})"),
+                ),
+            )
+        };
+        // A collection is untrusted input: a symlink must not stand in for an object, and
+        // O_NONBLOCK keeps a planted FIFO from holding the open until a writer comes.
         let f = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&p)
-            .map_err(|e| SinkError::io(format!("opening {}", p.display()), e))?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => not_regular("a symbolic link"),
+                _ => SinkError::io(context(), e),
+            })?;
+        // Only regular files: a device (an endless /dev/zero) or a FIFO is never an object.
+        let kind = f
+            .metadata()
+            .map_err(|e| SinkError::io(context(), e))?
+            .file_type();
+        if !kind.is_file() {
+            return Err(not_regular(if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_char_device() || kind.is_block_device() {
+                "a device"
+            } else if kind.is_dir() {
+                "a directory"
+            } else {
+                "a special file"
+            }));
+        }
         Ok(Box::new(f))
     }
 
@@ -224,6 +255,32 @@ mod tests {
             );
         }
         assert!(!tmp.path().join("escape").exists());
+    }
+
+    #[test]
+    fn reader_refuses_what_is_not_a_regular_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::write(root.join("real"), b"bytes").unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        fs::create_dir(root.join("dir")).unwrap();
+        let fifo = std::ffi::CString::new(root.join("fifo").into_os_string().into_encoded_bytes())
+            .unwrap();
+        // SAFETY: `fifo` is a valid NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let reader = DirReader::new(root);
+        assert!(reader.open("real").is_ok());
+        for (name, what) in [
+            ("link", "a symbolic link"),
+            ("fifo", "a FIFO"),
+            ("dir", "a directory"),
+        ] {
+            let err = reader.open(name).err().unwrap().to_string();
+            assert!(
+                err.contains(&format!("not a regular file ({what})")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

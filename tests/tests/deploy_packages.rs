@@ -25,6 +25,18 @@ fn run_script(script: &str, args: &[&Path], envs: &[(&str, &str)]) -> PathBuf {
     )
 }
 
+/// The binary under test, stripped (the packages ship stripped release binaries; a debug
+/// build's symbols only slow compression down).
+fn packaged_binary(dir: &Path) -> PathBuf {
+    let bin = dir.join("vestige");
+    std::fs::copy(e2e::vestige_bin(), &bin).unwrap();
+    if let Some(strip) = tool("strip") {
+        let out = Command::new(strip).arg(&bin).output().unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    bin
+}
+
 #[test]
 fn distributor_package_has_checksummed_zip_and_installs_and_uninstalls() {
     for t in ["zip", "unzip", "unshare", "python3"] {
@@ -33,7 +45,9 @@ fn distributor_package_has_checksummed_zip_and_installs_and_uninstalls() {
         }
     }
     let tmp = tempfile::tempdir().unwrap();
-    let bin = e2e::vestige_bin();
+    let bin_dir = tmp.path().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    let bin = packaged_binary(&bin_dir);
     let manifest_path = run_script("packaging/distributor/build.sh", &[&bin, tmp.path()], &[]);
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
@@ -125,7 +139,7 @@ fn deb_installs_binary_profiles_and_unit_under_opt_vestige() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let bin = e2e::vestige_bin();
+    let bin = packaged_binary(tmp.path());
     let deb = run_script(
         "packaging/deb/build-deb.sh",
         &[&bin, tmp.path()],
@@ -224,7 +238,7 @@ fn rpm_installs_binary_profiles_and_unit_under_opt_vestige() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let bin = e2e::vestige_bin();
+    let bin = packaged_binary(tmp.path());
     let rpm = run_script("packaging/rpm/build-rpm.sh", &[&bin, tmp.path()], &[]);
     assert_eq!(
         rpm.file_name().unwrap().to_str().unwrap(),

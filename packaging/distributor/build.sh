@@ -34,7 +34,7 @@ sha="$(sha256sum "$out/$zip_name" | cut -d' ' -f1)"
 python3 - "$out/manifest.json" "$version" "$arch" "$zip_name" "$sha" <<'PY'
 import json, sys
 path, version, arch, name, sha = sys.argv[1:]
-platforms = ["amazon", "redhat", "centos", "oracle", "rocky", "suse", "ubuntu", "debian"]
+platforms = ["amazon", "redhat", "centos", "oracle", "suse", "ubuntu", "debian"]
 manifest = {
     "schemaVersion": "2.0",
     "version": version,

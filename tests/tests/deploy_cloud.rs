@@ -1,0 +1,611 @@
+//! Infrastructure as code: CloudFormation templates (cfn-lint clean, and the properties the
+//! evidence chain relies on), the Automation runbooks (every reference resolves, every step
+//! exists, scripts compile), and the EventBridge patterns (matched against sample events, their
+//! input templates producing valid runbook parameters).
+
+mod deploy_support;
+
+use deploy_support::{full_match, repo_root, show, tool, yaml_file};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+const TEMPLATES: [&str; 3] = [
+    "packaging/cloudformation/evidence-bucket.yaml",
+    "packaging/automation/incident-response.yaml",
+    "packaging/pretermination/pretermination.yaml",
+];
+
+#[test]
+fn cloudformation_templates_are_cfn_lint_clean() {
+    let Some(cfn_lint) = tool("cfn-lint") else {
+        return;
+    };
+    let out = Command::new(cfn_lint)
+        .args(TEMPLATES)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cfn-lint: {}", show(&out));
+}
+
+fn statements(policy: &Value) -> Vec<Value> {
+    policy["Statement"].as_array().unwrap().clone()
+}
+
+fn as_list(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .collect(),
+        Value::String(s) => vec![s.clone()],
+        other => vec![other.to_string()],
+    }
+}
+
+#[test]
+fn evidence_bucket_locks_encrypts_and_scopes_writes_per_instance() {
+    let t = yaml_file(TEMPLATES[0]);
+    let p = &t["Parameters"];
+    assert_eq!(p["RetentionMode"]["Default"], "COMPLIANCE");
+    assert_eq!(
+        as_list(&p["RetentionMode"]["AllowedValues"]),
+        ["COMPLIANCE", "GOVERNANCE"]
+    );
+    let r = &t["Resources"];
+    let bucket = &r["EvidenceBucket"];
+    assert_eq!(bucket["DeletionPolicy"], "Retain");
+    let b = &bucket["Properties"];
+    assert_eq!(b["ObjectLockEnabled"], true);
+    assert_eq!(b["ObjectLockConfiguration"]["ObjectLockEnabled"], "Enabled");
+    let retention = &b["ObjectLockConfiguration"]["Rule"]["DefaultRetention"];
+    assert_eq!(retention["Mode"], json!({"!Ref": "RetentionMode"}));
+    assert_eq!(retention["Days"], json!({"!Ref": "RetentionDays"}));
+    assert_eq!(b["VersioningConfiguration"]["Status"], "Enabled");
+    let sse = &b["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
+    assert_eq!(
+        sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+        "aws:kms"
+    );
+    assert!(
+        sse["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]["!If"].is_array(),
+        "new or given key"
+    );
+    for k in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(b["PublicAccessBlockConfiguration"][k], true, "{k}");
+    }
+    let rule = &b["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(
+        rule["Transitions"][0]["StorageClass"],
+        json!({"!Ref": "ArchiveStorageClass"})
+    );
+    assert!(as_list(&p["ArchiveStorageClass"]["AllowedValues"])
+        .iter()
+        .all(|c| c.contains("GLACIER") || c == "DEEP_ARCHIVE"));
+
+    let policy = &r["EvidenceBucketPolicy"]["Properties"]["PolicyDocument"];
+    let st = statements(policy);
+    let tls = st
+        .iter()
+        .find(|s| s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+        .expect("TLS-only statement");
+    assert_eq!(tls["Effect"], "Deny");
+    assert_eq!(tls["Action"], "s3:*");
+    let deletes = st
+        .iter()
+        .find(|s| as_list(&s["Action"]).contains(&"s3:DeleteObjectVersion".to_owned()))
+        .expect("version-delete statement");
+    assert_eq!(deletes["Effect"], "Deny");
+    assert_eq!(deletes["Principal"], "*");
+    assert!(
+        deletes.get("Condition").is_none(),
+        "version deletes are denied unconditionally"
+    );
+
+    // The instance may only put (and abort its uploads) under PREFIX/${aws:userid}/.
+    let inst = statements(&r["InstanceWritePolicy"]["Properties"]["PolicyDocument"]);
+    assert_eq!(inst.len(), 1);
+    assert_eq!(inst[0]["Effect"], "Allow");
+    let mut actions = as_list(&inst[0]["Action"]);
+    actions.sort();
+    assert_eq!(actions, ["s3:AbortMultipartUpload", "s3:PutObject"]);
+    let resource = inst[0]["Resource"]["!Sub"].as_str().unwrap();
+    assert_eq!(resource, "${EvidenceBucket.Arn}/${Prefix}/${!aws:userid}/*");
+    assert!(!inst[0]["Action"].to_string().contains('*'));
+
+    // The responder reads and verifies but cannot write or delete evidence.
+    let resp = &r["ResponderRole"]["Properties"]["Policies"][0]["PolicyDocument"];
+    let resp_actions: BTreeSet<String> = statements(resp)
+        .iter()
+        .flat_map(|s| as_list(&s["Action"]))
+        .collect();
+    assert!(
+        resp_actions.contains("s3:GetObject")
+            && resp_actions.contains("s3:ListBucket")
+            && resp_actions.contains("kms:Decrypt")
+    );
+    for a in &resp_actions {
+        assert!(
+            !a.contains('*') && !a.starts_with("s3:Delete") && a != "s3:PutObject",
+            "responder may {a}"
+        );
+    }
+}
+
+// ---- Automation runbooks -------------------------------------------------------------
+
+const KNOWN_ACTIONS: [&str; 7] = [
+    "aws:createTags",
+    "aws:executeScript",
+    "aws:runCommand",
+    "aws:branch",
+    "aws:executeAwsApi",
+    "aws:sleep",
+    "aws:waitForAwsResourceProperty",
+];
+
+/// Every `{{ ref }}` in a value.
+fn references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find("{{") {
+                let tail = &rest[i + 2..];
+                let j = tail.find("}}").expect("unclosed {{");
+                out.push(tail[..j].trim().to_owned());
+                rest = &tail[j + 2..];
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| references(x, out)),
+        Value::Object(m) => m.values().for_each(|x| references(x, out)),
+        _ => {}
+    }
+}
+
+/// Structural checks an Automation runbook must pass; returns its parameters.
+fn check_runbook(doc: &Value, what: &str) -> serde_json::Map<String, Value> {
+    assert_eq!(doc["schemaVersion"], "0.3", "{what}");
+    let params = doc["parameters"].as_object().unwrap().clone();
+    for (name, def) in &params {
+        if def["type"] == "String" {
+            let pat = def["allowedPattern"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: {name} has no allowedPattern"));
+            if let Some(d) = def.get("default") {
+                assert!(
+                    full_match(pat, d.as_str().unwrap()),
+                    "{what}: {name} default fails its pattern"
+                );
+            }
+        }
+    }
+    let steps = doc["mainSteps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names.iter().collect::<BTreeSet<_>>().len(),
+        names.len(),
+        "{what}: duplicate step names"
+    );
+    let mut outputs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        let name = names[i];
+        let action = step["action"].as_str().unwrap();
+        assert!(
+            KNOWN_ACTIONS.contains(&action),
+            "{what}: {name}: unknown action {action}"
+        );
+        let targets: Vec<String> = [&step["nextStep"], &step["inputs"]["Default"]]
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .chain(
+                step["onFailure"]
+                    .as_str()
+                    .and_then(|f| f.strip_prefix("step:"))
+                    .map(str::to_owned),
+            )
+            .chain(
+                step["inputs"]["Choices"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c["NextStep"].as_str().unwrap().to_owned()),
+            )
+            .collect();
+        for t in targets {
+            let j = names
+                .iter()
+                .position(|n| *n == t)
+                .unwrap_or_else(|| panic!("{what}: {name} goes to missing step {t}"));
+            assert!(j > i, "{what}: {name} jumps back to {t}");
+        }
+        // References resolve to parameters or to outputs of earlier steps.
+        let mut refs = Vec::new();
+        references(&step["inputs"], &mut refs);
+        for r in refs {
+            match r.split_once('.') {
+                None => assert!(
+                    params.contains_key(&r),
+                    "{what}: {name} uses unknown parameter {r}"
+                ),
+                Some((s, o)) => assert!(
+                    outputs.get(s).is_some_and(|set| set.contains(o)),
+                    "{what}: {name} uses {r}, which no earlier step outputs"
+                ),
+            }
+        }
+        let mut outs: BTreeSet<String> = step["outputs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| o["Name"].as_str().unwrap().to_owned())
+            .collect();
+        if action == "aws:runCommand" {
+            outs.extend(["CommandId", "Status", "ResponseCode", "Output"].map(String::from));
+        }
+        outputs.insert(name.to_owned(), outs);
+        if action == "aws:executeScript" {
+            let script = step["inputs"]["Script"].as_str().unwrap();
+            assert!(
+                script.contains("def handler(event, context)"),
+                "{what}: {name}"
+            );
+            if let Some(py) = tool("python3") {
+                let out = Command::new(py)
+                    .args([
+                        "-c",
+                        "import sys; compile(sys.stdin.read(), 'step', 'exec')",
+                    ])
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()
+                    .and_then(|mut c| {
+                        use std::io::Write;
+                        c.stdin.take().unwrap().write_all(script.as_bytes())?;
+                        c.wait_with_output()
+                    })
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{what}: {name} script: {}",
+                    show(&out)
+                );
+            }
+        }
+    }
+    for o in doc["outputs"].as_array().into_iter().flatten() {
+        let (s, n) = o.as_str().unwrap().split_once('.').unwrap();
+        assert!(
+            outputs.get(s).is_some_and(|set| set.contains(n)),
+            "{what}: runbook output {s}.{n} does not exist"
+        );
+    }
+    params
+}
+
+/// The collect step's parameters must be the collect document's.
+fn check_collect_call(doc: &Value) {
+    let collect = yaml_file("packaging/ssm/vestige-collect.yaml");
+    let step = doc["mainSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"] == "aws:runCommand")
+        .expect("a runCommand step");
+    for (k, v) in step["inputs"]["Parameters"].as_object().unwrap() {
+        let def = &collect["parameters"][k];
+        assert!(
+            def.is_object(),
+            "runCommand passes {k}, which vestige-collect does not declare"
+        );
+        if let Some(s) = v.as_str().filter(|s| !s.contains("{{")) {
+            assert!(
+                full_match(def["allowedPattern"].as_str().unwrap(), s),
+                "{k}={s}"
+            );
+        }
+    }
+}
+
+fn step_index(doc: &Value, name: &str) -> usize {
+    doc["mainSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}"))
+}
+
+#[test]
+fn incident_runbook_collects_records_then_isolates() {
+    let doc = yaml_file("packaging/automation/vestige-incident-response.yaml");
+    let params = check_runbook(&doc, "vestige-incident-response");
+    check_collect_call(&doc);
+    assert_eq!(doc["assumeRole"], "{{ AutomationAssumeRole }}");
+    assert!(full_match(
+        params["InstanceId"]["allowedPattern"].as_str().unwrap(),
+        "i-0123456789abcdef0"
+    ));
+    let order = [
+        "tagInstance",
+        "collect",
+        "recordSummary",
+        "protectInstance",
+        "quarantine",
+        "snapshotVolumes",
+        "tagIsolated",
+    ];
+    let idx: Vec<usize> = order.iter().map(|n| step_index(&doc, n)).collect();
+    assert!(
+        idx.windows(2).all(|w| w[0] < w[1]),
+        "steps out of order: {order:?} at {idx:?}"
+    );
+    assert!(step_index(&doc, "detachFromAutoScalingGroup") > step_index(&doc, "recordSummary"));
+    let steps = doc["mainSteps"].as_array().unwrap();
+    let collect = &steps[step_index(&doc, "collect")];
+    assert_eq!(
+        collect["inputs"]["DocumentName"],
+        "{{ CollectDocumentName }}"
+    );
+    assert_eq!(
+        collect["onFailure"], "step:recordSummary",
+        "a failed collection is still read and reported"
+    );
+    let record = &steps[step_index(&doc, "recordSummary")];
+    assert!(
+        record.get("onFailure").is_none(),
+        "a failed collection must stop the runbook before isolation"
+    );
+    let script = record["inputs"]["Script"].as_str().unwrap();
+    assert!(script.contains("PluginName=\"collect\"") && script.contains("manifest_sha256"));
+    let protect = &steps[step_index(&doc, "protectInstance")];
+    assert_eq!(protect["inputs"]["Api"], "ModifyInstanceAttribute");
+    assert_eq!(protect["inputs"]["DisableApiTermination"]["Value"], true);
+    let quarantine = steps[step_index(&doc, "quarantine")]["inputs"]["Script"]
+        .as_str()
+        .unwrap();
+    assert!(quarantine.contains("modify_network_interface_attribute"));
+}
+
+// ---- EventBridge patterns ---------------------------------------------------------------
+
+/// EventBridge matching for the pattern features used here: lists of literals, `prefix`,
+/// `numeric`, nested objects; every field in the pattern must match.
+fn matches(pattern: &Value, event: &Value) -> bool {
+    pattern.as_object().unwrap().iter().all(|(k, p)| {
+        let v = &event[k];
+        match p {
+            Value::Object(_) => v.is_object() && matches(p, v),
+            Value::Array(alts) => alts.iter().any(|alt| match alt {
+                Value::Object(m) if m.contains_key("prefix") => v
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(m["prefix"].as_str().unwrap())),
+                Value::Object(m) if m.contains_key("numeric") => {
+                    let conds = m["numeric"].as_array().unwrap();
+                    let Some(x) = v.as_f64() else { return false };
+                    conds.chunks(2).all(|c| {
+                        let n = c[1].as_f64().unwrap();
+                        match c[0].as_str().unwrap() {
+                            ">=" => x >= n,
+                            ">" => x > n,
+                            "<=" => x <= n,
+                            "<" => x < n,
+                            "=" => x == n,
+                            op => panic!("numeric op {op}"),
+                        }
+                    })
+                }
+                literal => v == literal,
+            }),
+            _ => panic!("pattern field {k} must be a list or object"),
+        }
+    })
+}
+
+fn guardduty_event(resource_type: &str, severity: f64) -> Value {
+    json!({
+        "version": "0", "id": "c8c4daa7-a20c-2f03-0070-b7393dd542ad",
+        "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
+        "account": "123456789012", "region": "us-east-1",
+        "detail": {
+            "schemaVersion": "2.0", "id": "16afba5c5c43e07c9e3e5e2e544e95df",
+            "type": "Backdoor:EC2/C&CActivity.B!DNS", "severity": severity,
+            "resource": {
+                "resourceType": resource_type,
+                "instanceDetails": { "instanceId": "i-99999999999999999" }
+            }
+        }
+    })
+}
+
+/// Resolves `<path>` placeholders and `${Param}` substitutions of an InputTemplate and parses it.
+fn render_input(target: &Value, event: &Value, stack_params: &BTreeMap<&str, &str>) -> Value {
+    let t = &target["InputTransformer"];
+    let mut text = t["InputTemplate"]["!Sub"].as_str().unwrap().to_owned();
+    for (name, path) in t["InputPathsMap"].as_object().unwrap() {
+        let mut v = event;
+        for part in path.as_str().unwrap().trim_start_matches("$.").split('.') {
+            v = &v[part];
+        }
+        text = text.replace(
+            &format!("<{name}>"),
+            v.as_str().unwrap_or_else(|| panic!("{path} not in event")),
+        );
+    }
+    for (k, v) in stack_params {
+        text = text.replace(&format!("${{{k}}}"), v);
+    }
+    assert!(!text.contains("${"), "unresolved substitution in {text}");
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("InputTemplate is not JSON ({e}): {text}"))
+}
+
+/// The rendered input must be exactly what the runbook accepts.
+fn check_runbook_input(input: &Value, params: &serde_json::Map<String, Value>) {
+    let given = input.as_object().unwrap();
+    for (k, v) in given {
+        let def = params
+            .get(k)
+            .unwrap_or_else(|| panic!("input {k} is not a runbook parameter"));
+        let v = v[0].as_str().unwrap();
+        if let Some(p) = def["allowedPattern"].as_str() {
+            assert!(full_match(p, v), "input {k}={v:?} fails {p}");
+        }
+    }
+    for (k, def) in params {
+        assert!(
+            given.contains_key(k) || def.get("default").is_some(),
+            "input lacks required parameter {k}"
+        );
+    }
+}
+
+fn sample_stack_params() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        ("Bucket", "vestige-evidence-123456789012-us-east-1"),
+        ("Prefix", "evidence"),
+        ("CollectDocumentName", "vestige-collect"),
+        ("QuarantineSecurityGroupId", "sg-0123456789abcdef0"),
+        ("DetachFromAutoScalingGroup", "false"),
+        (
+            "AutomationRole.Arn",
+            "arn:aws:iam::123456789012:role/vestige-ir-AutomationRole-ABC",
+        ),
+        ("TerminationProfile", "triage"),
+        ("TerminationExecutionTimeout", "480"),
+        ("SpotExecutionTimeout", "75"),
+    ])
+}
+
+#[test]
+fn guardduty_rule_matches_ec2_findings_and_starts_the_runbook_with_valid_input() {
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo_root().join("packaging/automation/guardduty-ec2-finding.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let template = yaml_file(TEMPLATES[1]);
+    let rule = &template["Resources"]["GuardDutyFindingRule"]["Properties"];
+    assert_eq!(
+        rule["EventPattern"], file,
+        "the template's pattern and guardduty-ec2-finding.json differ"
+    );
+    assert!(matches(&file, &guardduty_event("Instance", 8.0)));
+    assert!(matches(&file, &guardduty_event("Instance", 7.0)));
+    assert!(
+        !matches(&file, &guardduty_event("Instance", 5.0)),
+        "low severity must not isolate"
+    );
+    assert!(!matches(&file, &guardduty_event("S3Bucket", 8.0)));
+    assert!(!matches(&file, &guardduty_event("AccessKey", 8.0)));
+
+    let target = &rule["Targets"][0];
+    assert!(target["Arn"]["!Sub"]
+        .as_str()
+        .unwrap()
+        .contains(":automation-definition/${RunbookName}:$DEFAULT"));
+    let runbook = yaml_file("packaging/automation/vestige-incident-response.yaml");
+    let params = runbook["parameters"].as_object().unwrap().clone();
+    let input = render_input(
+        target,
+        &guardduty_event("Instance", 8.0),
+        &sample_stack_params(),
+    );
+    check_runbook_input(&input, &params);
+    assert_eq!(input["InstanceId"][0], "i-99999999999999999");
+    assert_eq!(input["CaseId"][0], "gd-16afba5c5c43e07c9e3e5e2e544e95df");
+}
+
+#[test]
+fn pretermination_hooks_termination_and_spot_warnings_into_the_capture_runbook() {
+    let t = yaml_file(TEMPLATES[2]);
+    let r = &t["Resources"];
+    let hook = &r["TerminatingHook"]["Properties"];
+    assert_eq!(
+        hook["LifecycleTransition"],
+        "autoscaling:EC2_INSTANCE_TERMINATING"
+    );
+    assert_eq!(
+        hook["DefaultResult"], "CONTINUE",
+        "a failed capture must not keep instances forever"
+    );
+    let runbook = &r["CaptureRunbook"]["Properties"]["Content"];
+    assert_eq!(
+        r["CaptureRunbook"]["Properties"]["DocumentType"],
+        "Automation"
+    );
+    let params = check_runbook(runbook, "pre-termination capture");
+    check_collect_call(runbook);
+    let steps = runbook["mainSteps"].as_array().unwrap();
+    let complete = &steps[step_index(runbook, "completeLifecycleAction")];
+    assert_eq!(complete["inputs"]["Api"], "CompleteLifecycleAction");
+    assert_eq!(complete["inputs"]["LifecycleActionResult"], "CONTINUE");
+    assert!(step_index(runbook, "recordSummary") < step_index(runbook, "completeLifecycleAction"));
+    // Whatever happens to the collection, the runbook reaches the lifecycle decision.
+    for s in ["resolveKeyPrefix", "collect", "recordSummary"] {
+        assert!(
+            steps[step_index(runbook, s)]["onFailure"]
+                .as_str()
+                .is_some_and(|f| f.starts_with("step:")),
+            "{s}"
+        );
+    }
+
+    let sp = sample_stack_params();
+    let term = &r["TerminatingRule"]["Properties"];
+    let mut pattern = term["EventPattern"].clone();
+    pattern["detail"]["AutoScalingGroupName"] = json!(["web-asg"]);
+    let lifecycle_event = json!({
+        "source": "aws.autoscaling", "detail-type": "EC2 Instance-terminate Lifecycle Action",
+        "detail": {
+            "LifecycleActionToken": "87654321-4321-4321-4321-210987654321",
+            "AutoScalingGroupName": "web-asg", "LifecycleHookName": "vestige-pretermination-capture",
+            "EC2InstanceId": "i-1234567890abcdef0", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"
+        }
+    });
+    assert!(matches(&pattern, &lifecycle_event));
+    let mut other_group = lifecycle_event.clone();
+    other_group["detail"]["AutoScalingGroupName"] = json!("db-asg");
+    assert!(!matches(&pattern, &other_group));
+    let input = render_input(&term["Targets"][0], &lifecycle_event, &sp);
+    check_runbook_input(&input, &params);
+    assert_eq!(
+        input["LifecycleActionToken"][0],
+        "87654321-4321-4321-4321-210987654321"
+    );
+
+    let spot = &r["SpotInterruptionRule"]["Properties"];
+    let spot_event = json!({
+        "source": "aws.ec2", "detail-type": "EC2 Spot Instance Interruption Warning",
+        "detail": { "instance-id": "i-1234567890abcdef0", "instance-action": "terminate" }
+    });
+    assert!(matches(&spot["EventPattern"], &spot_event));
+    assert!(!matches(&spot["EventPattern"], &lifecycle_event));
+    let input = render_input(&spot["Targets"][0], &spot_event, &sp);
+    check_runbook_input(&input, &params);
+    assert_eq!(
+        input["Profile"][0], "minimal",
+        "the fast profile inside the two-minute notice"
+    );
+    let timeout: u64 = input["ExecutionTimeout"][0]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(timeout <= 100, "Spot capture must end inside the notice");
+    assert!(input.get("LifecycleActionToken").is_none());
+    let spot_max = t["Parameters"]["SpotExecutionTimeout"]["MaxValue"]
+        .as_u64()
+        .unwrap();
+    assert!(spot_max <= 100);
+}

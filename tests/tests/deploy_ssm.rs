@@ -1,0 +1,496 @@
+//! The SSM Command document `packaging/ssm/vestige-collect.yaml`: its structure, its
+//! allowedPatterns against hostile values, and its shell step run the way the SSM agent runs
+//! it (SSM_* variables, orchestration directory, timeout, exit code).
+
+mod deploy_support;
+
+use deploy_support::{full_match, run_ssm_document, write_executable, yaml_file, Moto, SsmRun};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const DOC: &str = "packaging/ssm/vestige-collect.yaml";
+const PARAMETERS: [&str; 9] = [
+    "Bucket",
+    "Prefix",
+    "CaseId",
+    "Profile",
+    "RetentionDays",
+    "KmsKeyId",
+    "AgentS3Uri",
+    "AgentSha256",
+    "ExecutionTimeout",
+];
+const AGENT_URL: &str = "https://evidence-tools.s3.us-east-1.amazonaws.com/vestige/0.1.0/vestige";
+
+fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn shell_lines(doc: &serde_json::Value) -> Vec<String> {
+    doc["mainSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "aws:runShellScript")
+        .flat_map(|s| {
+            s["inputs"]["runCommand"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// A stand-in agent that records that it ran and echoes its arguments as the summary line.
+fn fake_agent(dir: &Path, name: &str, exit_code: i32) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let marker = dir.join(format!("{name}.ran"));
+    write_executable(
+        &path,
+        &format!(
+            "#!/bin/sh\necho \"$@\" > '{}'\nprintf 'progress on stdout\\n'\npython3 -c 'import json,sys; print(json.dumps({{\"argv\": sys.argv[1:], \"agent\": \"{name}\"}}))' \"$@\"\nexit {exit_code}\n",
+            marker.display()
+        ),
+    );
+    path
+}
+
+fn sha256_file(p: &Path) -> String {
+    e2e::sha256_hex(&std::fs::read(p).unwrap())
+}
+
+#[test]
+fn ssm_document_declares_every_parameter_with_a_pattern_and_env_var_interpolation() {
+    let doc = yaml_file(DOC);
+    assert_eq!(doc["schemaVersion"], "2.2");
+    let defs = doc["parameters"].as_object().unwrap();
+    let mut names: Vec<&str> = defs.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut want = PARAMETERS.to_vec();
+    want.sort_unstable();
+    assert_eq!(names, want);
+    for (name, def) in defs {
+        assert_eq!(def["type"], "String", "{name}");
+        let pattern = def["allowedPattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} has no allowedPattern"));
+        if let Some(default) = def.get("default") {
+            assert!(
+                full_match(pattern, default.as_str().unwrap()),
+                "{name}: default {default} fails {pattern}"
+            );
+        }
+    }
+    let steps = doc["mainSteps"].as_array().unwrap();
+    let shell: Vec<_> = steps
+        .iter()
+        .filter(|s| s["action"] == "aws:runShellScript")
+        .collect();
+    assert_eq!(shell.len(), 1);
+    assert_eq!(shell[0]["inputs"]["interpolationType"], "ENV_VAR");
+    assert_eq!(
+        shell[0]["inputs"]["timeoutSeconds"],
+        "{{ ExecutionTimeout }}"
+    );
+    // No parameter is pasted into shell text.
+    for line in shell_lines(&doc) {
+        assert!(
+            !line.contains("{{"),
+            "parameter interpolated into shell text: {line}"
+        );
+    }
+    let script = shell_lines(&doc).join("\n");
+    for name in PARAMETERS {
+        assert!(
+            script.contains(&format!("SSM_{name}")),
+            "shell step never reads SSM_{name}"
+        );
+    }
+    assert!(
+        script.contains("/opt/vestige/bin/vestige"),
+        "golden-AMI path"
+    );
+    // The download is fetched by the agent, not by shell text, and is not critical.
+    let dl = steps
+        .iter()
+        .find(|s| s["action"] == "aws:downloadContent")
+        .expect("aws:downloadContent step");
+    assert_eq!(dl["isCritical"], false);
+    assert_eq!(dl["inputs"]["sourceType"], "S3");
+    assert!(dl["inputs"]["sourceInfo"]
+        .as_str()
+        .unwrap()
+        .contains("{{ AgentS3Uri }}"));
+    // The step must parse as POSIX sh (dash) and bash.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("_script.sh");
+    std::fs::write(&file, &script).unwrap();
+    for sh in ["dash", "bash"] {
+        if let Some(shell) = deploy_support::tool(sh) {
+            let out = std::process::Command::new(shell)
+                .arg("-n")
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{sh} -n: {}",
+                deploy_support::show(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn ssm_allowed_patterns_accept_real_values_and_reject_shell_metacharacters() {
+    let doc = yaml_file(DOC);
+    let good: &[(&str, &[&str])] = &[
+        (
+            "Bucket",
+            &["evidence-123456789012-us-east-1", "vestige.evidence"],
+        ),
+        (
+            "Prefix",
+            &[
+                "evidence",
+                "evidence/AROAEXAMPLEID:i-0123456789abcdef0",
+                "ir/2026/case=7",
+            ],
+        ),
+        (
+            "CaseId",
+            &[
+                "IR-2026-0042",
+                "6eb0a2f1c0d34c1b9a1f0e2d3c4b5a69",
+                "case_7.b",
+            ],
+        ),
+        ("Profile", &["triage", "minimal"]),
+        ("RetentionDays", &["0", "1", "365", "3650"]),
+        (
+            "KmsKeyId",
+            &[
+                "",
+                "alias/vestige-evidence",
+                "1234abcd-12ab-34cd-56ef-1234567890ab",
+                "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            ],
+        ),
+        (
+            "AgentS3Uri",
+            &[
+                "",
+                AGENT_URL,
+                "https://s3.amazonaws.com/evidence-tools/vestige",
+            ],
+        ),
+        (
+            "AgentSha256",
+            &[
+                "",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ],
+        ),
+        ("ExecutionTimeout", &["30", "90", "600", "3600", "86400"]),
+    ];
+    let hostile = [
+        "a;id",
+        "a && id",
+        "a|id",
+        "$(id)",
+        "`id`",
+        "${IFS}",
+        "a b",
+        "a\nid",
+        "a\n",
+        "'",
+        "\"",
+        "a>b",
+        "a<b",
+        "a\\b",
+        "*",
+        "?",
+        "~root",
+        "#",
+        "a\0b",
+        "--spec=/etc/shadow",
+    ];
+    for (name, values) in good {
+        let pattern = doc["parameters"][name]["allowedPattern"].as_str().unwrap();
+        for v in *values {
+            assert!(
+                full_match(pattern, v),
+                "{name}: {v:?} should pass {pattern}"
+            );
+        }
+    }
+    for name in PARAMETERS {
+        let pattern = doc["parameters"][name]["allowedPattern"].as_str().unwrap();
+        for v in hostile {
+            assert!(
+                !full_match(pattern, v),
+                "{name}: hostile {v:?} passes {pattern}"
+            );
+        }
+    }
+    // Values that are syntactically fine shell but wrong for the parameter.
+    for (name, bad) in [
+        ("Bucket", "Evidence_Bucket"),
+        ("Prefix", "../other-instance"),
+        ("Prefix", "/absolute"),
+        ("CaseId", "-rf"),
+        ("Profile", "/etc/vestige/spec.yaml"),
+        ("RetentionDays", "007"),
+        ("AgentS3Uri", "http://evil.example/vestige"),
+        (
+            "AgentSha256",
+            "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        ),
+        ("ExecutionTimeout", "5"),
+        ("ExecutionTimeout", "86401"),
+    ] {
+        let pattern = doc["parameters"][name]["allowedPattern"].as_str().unwrap();
+        assert!(
+            !full_match(pattern, bad),
+            "{name}: {bad:?} passes {pattern}"
+        );
+    }
+}
+
+#[test]
+fn ssm_parameter_with_shell_metacharacters_is_rejected_and_nothing_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let golden = fake_agent(tmp.path(), "golden", 0);
+    for (name, value) in [
+        ("CaseId", "x; touch /tmp/pwned"),
+        ("Prefix", "evidence$(id)"),
+        ("Bucket", "bucket`id`"),
+        ("KmsKeyId", "alias/x && reboot"),
+    ] {
+        let run = SsmRun {
+            params: params(&[("Bucket", "evidence-test"), (name, value)]),
+            golden_binary: Some(golden.clone()),
+            ..Default::default()
+        };
+        let err = run_ssm_document(DOC, &run).expect_err("hostile value must be rejected");
+        assert!(
+            err.contains(name) && err.contains("allowedPattern"),
+            "{err}"
+        );
+    }
+    assert!(
+        !tmp.path().join("golden.ran").exists(),
+        "the agent ran although every request was rejected"
+    );
+}
+
+#[test]
+fn ssm_refuses_a_downloaded_agent_whose_sha256_differs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let agent = fake_agent(tmp.path(), "downloaded", 0);
+    let wrong = "0".repeat(64);
+    let run = SsmRun {
+        params: params(&[
+            ("Bucket", "evidence-test"),
+            ("AgentS3Uri", AGENT_URL),
+            ("AgentSha256", &wrong),
+        ]),
+        download_source: Some(agent.clone()),
+        ..Default::default()
+    };
+    let r = run_ssm_document(DOC, &run).unwrap();
+    assert!(r.downloaded);
+    assert_eq!(r.exit_code, Some(3), "{r:?}");
+    assert_eq!(r.status, "Failed");
+    let s = r.summary();
+    assert!(
+        s["error"].as_str().unwrap().contains("refusing to run"),
+        "{s}"
+    );
+    assert!(
+        s["error"].as_str().unwrap().contains(&sha256_file(&agent)),
+        "names the actual hash: {s}"
+    );
+    assert!(
+        !tmp.path().join("downloaded.ran").exists(),
+        "a binary with the wrong hash ran"
+    );
+
+    // No hash at all is refused too.
+    let run = SsmRun {
+        params: params(&[("Bucket", "evidence-test"), ("AgentS3Uri", AGENT_URL)]),
+        download_source: Some(agent.clone()),
+        ..Default::default()
+    };
+    let r = run_ssm_document(DOC, &run).unwrap();
+    assert_eq!(r.exit_code, Some(3), "{r:?}");
+    assert!(!tmp.path().join("downloaded.ran").exists());
+
+    // Control: the right hash runs it.
+    let run = SsmRun {
+        params: params(&[
+            ("Bucket", "evidence-test"),
+            ("AgentS3Uri", AGENT_URL),
+            ("AgentSha256", &sha256_file(&agent)),
+        ]),
+        download_source: Some(agent),
+        ..Default::default()
+    };
+    let r = run_ssm_document(DOC, &run).unwrap();
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    assert_eq!(r.summary()["agent"], "downloaded");
+}
+
+#[test]
+fn ssm_uses_the_golden_binary_and_passes_arguments_output_and_exit_code_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let golden = fake_agent(tmp.path(), "golden", 1);
+    let other = fake_agent(tmp.path(), "downloaded", 0);
+    let run = SsmRun {
+        params: params(&[
+            ("Bucket", "evidence-test"),
+            ("Prefix", "evidence/AROAEXAMPLEID:i-0123456789abcdef0"),
+            ("CaseId", "IR-7"),
+            ("Profile", "minimal"),
+            ("KmsKeyId", "alias/vestige-evidence"),
+            ("RetentionDays", "30"),
+            ("ExecutionTimeout", "90"),
+            ("AgentS3Uri", AGENT_URL),
+            ("AgentSha256", &sha256_file(&other)),
+        ]),
+        golden_binary: Some(golden),
+        download_source: Some(other),
+        ..Default::default()
+    };
+    let r = run_ssm_document(DOC, &run).unwrap();
+    assert_eq!(
+        r.exit_code,
+        Some(1),
+        "vestige's exit code passes through: {r:?}"
+    );
+    assert_eq!(r.status, "Failed");
+    let s = r.summary();
+    assert_eq!(
+        s["agent"], "golden",
+        "the installed binary wins over the download"
+    );
+    assert!(!tmp.path().join("downloaded.ran").exists());
+    let argv: Vec<&str> = s["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let joined = argv.join(" ");
+    assert!(argv.first() == Some(&"collect"), "{joined}");
+    for want in [
+        "--s3 s3://evidence-test/evidence/AROAEXAMPLEID:i-0123456789abcdef0/IR-7",
+        "--spec minimal",
+        "--deadline 75s",
+        "--retention-days 30",
+        "--sse aws:kms --sse-kms-key-id alias/vestige-evidence",
+        "--fallback-out /var/lib/vestige/fallback",
+    ] {
+        assert!(joined.contains(want), "missing `{want}` in {joined}");
+    }
+
+    // Neither installed nor downloadable: a clear refusal, exit 3.
+    let r = run_ssm_document(
+        DOC,
+        &SsmRun {
+            params: params(&[("Bucket", "evidence-test")]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.exit_code, Some(3), "{r:?}");
+    assert!(r.summary()["error"]
+        .as_str()
+        .unwrap()
+        .contains("not installed"));
+}
+
+/// True while vestige is built without its S3 sink (it then says so and exits 2); the good-run
+/// tests start running for real the moment the sink lands.
+fn s3_sink_missing() -> bool {
+    let out = e2e::vestige(&[
+        "collect",
+        "--spec",
+        "minimal",
+        "--s3",
+        "s3://evidence-test/probe",
+    ]);
+    let missing = String::from_utf8_lossy(&out.stderr).contains("has no S3 sink");
+    if missing {
+        eprintln!("SKIPPED: this vestige build has no S3 sink yet");
+    }
+    missing
+}
+
+fn good_run(golden: bool) {
+    if s3_sink_missing() {
+        return;
+    }
+    let Some(moto) = Moto::start() else { return };
+    moto.create_locked_bucket("evidence-test");
+    let bin = e2e::vestige_bin();
+    let mut run = SsmRun {
+        params: params(&[
+            ("Bucket", "evidence-test"),
+            ("Prefix", "evidence/AROAEXAMPLEID:i-0123456789abcdef0"),
+            ("CaseId", "IR-1"),
+            ("Profile", "minimal"),
+            ("ExecutionTimeout", "120"),
+        ]),
+        env: moto.env(),
+        ..Default::default()
+    };
+    if golden {
+        run.golden_binary = Some(bin.clone());
+    } else {
+        run.params.insert("AgentS3Uri".into(), AGENT_URL.into());
+        run.params.insert("AgentSha256".into(), sha256_file(&bin));
+        run.download_source = Some(bin.clone());
+    }
+    let r = run_ssm_document(DOC, &run).unwrap();
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    let s = r.summary();
+    let location = s["location"].as_str().unwrap();
+    assert!(
+        location.starts_with("s3://evidence-test/evidence/AROAEXAMPLEID:i-0123456789abcdef0/IR-1/"),
+        "{s}"
+    );
+    assert!(r.stdout.lines().last().unwrap().len() <= 2500);
+    let keys = moto.keys("evidence-test");
+    assert!(
+        keys.iter().any(|k| k.ends_with("/manifest.json")),
+        "{keys:?}"
+    );
+    let out = std::process::Command::new(&bin)
+        .args([
+            "verify",
+            location,
+            "--manifest-sha256",
+            s["manifest_sha256"].as_str().unwrap(),
+        ])
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", deploy_support::show(&out));
+}
+
+/// Needs the S3 sink (`--s3`).
+#[test]
+fn ssm_good_run_with_downloaded_agent_lands_a_verifiable_collection_in_s3() {
+    good_run(false);
+}
+
+/// Needs the S3 sink (`--s3`).
+#[test]
+fn ssm_good_run_with_golden_binary_lands_a_verifiable_collection_in_s3() {
+    good_run(true);
+}

@@ -12,9 +12,23 @@ apt_pkgs=()
 command -v zstd >/dev/null || apt_pkgs+=(zstd)
 command -v unshare >/dev/null || apt_pkgs+=(util-linux)
 command -v python3 >/dev/null || apt_pkgs+=(python3 python3-pip)
+command -v systemd-analyze >/dev/null || apt_pkgs+=(systemd)
+command -v zip >/dev/null || apt_pkgs+=(zip)
+command -v unzip >/dev/null || apt_pkgs+=(unzip)
+command -v rpmbuild >/dev/null || apt_pkgs+=(rpm)
+command -v ip >/dev/null || apt_pkgs+=(iproute2)
+command -v readelf >/dev/null || apt_pkgs+=(binutils)
+command -v dash >/dev/null || apt_pkgs+=(dash)
+command -v dpkg-deb >/dev/null || apt_pkgs+=(dpkg)
+command -v setpriv >/dev/null || apt_pkgs+=(util-linux)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${apt_pkgs[@]}"
 fi
+
+# The local S3 server (moto, which brings boto3) and the CloudFormation linter.
+python3 -c 'import moto.server' 2>/dev/null && command -v cfn-lint >/dev/null \
+  || python3 -m pip install -q 'moto[server]' cfn-lint \
+  || python3 -m pip install -q --break-system-packages 'moto[server]' cfn-lint
 
 # --- build and test ---
 cargo fmt --all -- --check

@@ -58,6 +58,10 @@ struct CollectArgs {
     /// Never draw progress, even on a terminal.
     #[arg(long)]
     quiet: bool,
+    /// Read host files (the files, logins and users collectors) below DIR instead of `/`,
+    /// e.g. a mounted disk image. A spec's own `root` option wins over it.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +168,11 @@ fn collect(args: CollectArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
+    if let Some(root) = &args.root {
+        if !root.is_dir() {
+            return usage_error(format!("--root {}: not a directory", root.display()));
+        }
+    }
     type Opener = Box<dyn Fn(&run::Identity) -> Result<Arc<dyn Sink>, String>>;
     let open_sink: Opener = match (&args.out, &args.s3) {
         (Some(_), Some(_)) => return usage_error("choose one destination: --out or --s3, not both"),
@@ -204,6 +213,7 @@ fn collect(args: CollectArgs) -> ExitCode {
         imds_budget: args.imds_timeout,
         progress: !args.quiet && std::io::stderr().is_terminal(),
         stop,
+        root: args.root.clone(),
     };
     match run::collect(&spec, &opts, open_sink.as_ref()) {
         Ok((_manifest, summary)) => {

@@ -36,12 +36,14 @@ impl Imds {
     /// A client for the configured endpoint with a total time budget, or `None` when IMDS is
     /// disabled or the endpoint does not parse.
     pub fn from_env(budget: Duration) -> Option<Self> {
-        if std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
-        {
+        if imds_disabled() {
             return None;
         }
-        let endpoint = std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-            .unwrap_or_else(|_| IMDS_ENDPOINT.to_owned());
+        Self::new(&endpoint_from_env(), budget)
+    }
+
+    /// A client for `endpoint` (`http://host[:port]`) with a total time budget.
+    pub fn new(endpoint: &str, budget: Duration) -> Option<Self> {
         let hostport = endpoint.strip_prefix("http://")?.trim_end_matches('/');
         let with_port = if hostport.contains(':') && !hostport.ends_with(']') {
             hostport.to_owned()
@@ -57,6 +59,29 @@ impl Imds {
     }
 
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Option<String> {
+        match self.exchange(method, path, headers) {
+            Ok((200, body)) => Some(body),
+            _ => None,
+        }
+    }
+
+    /// One HTTP exchange: the status and body, or why there was none.
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, String), String> {
+        self.exchange_inner(method, path, headers)
+            .ok_or_else(|| format!("no answer from {} within the time budget", self.addr))
+    }
+
+    fn exchange_inner(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Option<(u16, String)> {
         let left = self.deadline.checked_duration_since(Instant::now())?;
         if left < Duration::from_millis(5) {
             return None;
@@ -82,7 +107,22 @@ impl Imds {
         let text = String::from_utf8_lossy(&resp);
         let (head, body) = text.split_once("\r\n\r\n")?;
         let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
-        (status == 200).then(|| body.to_owned())
+        Some((status, body.to_owned()))
+    }
+
+    /// An IMDSv2 session token, or why there is none (no answer in time, or refused: an
+    /// IMDSv1-only service).
+    pub fn token_or_reason(&self) -> Result<String, String> {
+        match self.exchange(
+            "PUT",
+            "/latest/api/token",
+            &[("X-aws-ec2-metadata-token-ttl-seconds", "300")],
+        )? {
+            (200, body) if !body.trim().is_empty() => Ok(body.trim().to_owned()),
+            (status, _) => Err(format!(
+                "IMDSv2 token request answered HTTP {status}: no IMDSv2 (IMDSv1 is not used)"
+            )),
+        }
     }
 
     /// An IMDSv2 session token; `None` when IMDSv2 does not answer (IMDSv1-only or absent).
@@ -100,6 +140,16 @@ impl Imds {
     pub fn get(&self, token: &str, path: &str) -> Option<String> {
         self.request("GET", path, &[("X-aws-ec2-metadata-token", token)])
     }
+}
+
+/// Whether `AWS_EC2_METADATA_DISABLED=true`.
+pub fn imds_disabled() -> bool {
+    std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT`, else the default endpoint.
+pub fn endpoint_from_env() -> String {
+    std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_else(|_| IMDS_ENDPOINT.to_owned())
 }
 
 /// Reads the instance identity document; empty when not on EC2 (within the budget).

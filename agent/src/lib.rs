@@ -7,7 +7,9 @@
 
 pub mod cli;
 pub mod collect;
+pub mod glob;
 pub mod host;
+pub mod hostfs;
 pub mod limits;
 pub mod manifest;
 pub mod pipeline;
@@ -16,5 +18,7 @@ pub mod progress;
 pub mod run;
 pub mod sink;
 pub mod summary;
+pub mod tar;
 pub mod timefmt;
+pub mod utmp;
 pub mod verify;

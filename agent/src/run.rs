@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set by a signal handler: stop, mark the rest skipped, write the manifest.
     pub stop: Arc<AtomicBool>,
+    /// Where host files (files, logins, users collectors) are read from; `None` means `/`.
+    pub root: Option<std::path::PathBuf>,
 }
 
 /// The identity a collection is filed under.
@@ -108,7 +110,10 @@ pub fn collect(
         collection_id: collection_id.clone(),
     };
     let sink = open_sink(&identity).map_err(RunError::Sink)?;
-    let ctx = Arc::new(Context::host());
+    let ctx = Arc::new(match &opts.root {
+        Some(root) => Context::host().with_host_root(root),
+        None => Context::host(),
+    });
     let compression = Compression::Zstd(spec.spec.zstd_level.0);
     let mut progress = Progress::new(opts.progress, spec.spec.artifacts.len());
     let mut entries: Vec<ArtifactEntry> = Vec::new();

@@ -1,6 +1,6 @@
 //! The spec's types. Field docs here are the reference for spec authors.
 
-use crate::values::{ArtifactName, ByteSize, SpecDuration, ZstdLevel};
+use crate::values::{ArtifactName, ByteSize, FilePattern, SpecDuration, ZstdLevel};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -61,6 +61,14 @@ pub enum CollectorSpec {
     KernelModules(KernelModulesOptions),
     /// One record describing the host: kernel, boot, clocks, mounts, network, resolver.
     System(SystemOptions),
+    /// A group of files: one tar (`artifacts/<name>.tar.zst`) and one index record per file.
+    Files(FilesOptions),
+    /// One record per login session, failed login and boot from utmp, wtmp and btmp.
+    Logins(LoginsOptions),
+    /// One record per local account from passwd, shadow and group.
+    Users(UsersOptions),
+    /// One record: the EC2 instance identity from IMDSv2, or why it is unavailable.
+    CloudIdentity(CloudIdentityOptions),
 }
 
 impl CollectorSpec {
@@ -73,6 +81,10 @@ impl CollectorSpec {
         "open_files",
         "kernel_modules",
         "system",
+        "files",
+        "logins",
+        "users",
+        "cloud_identity",
     ];
 
     /// The kind's name as written in a spec.
@@ -85,6 +97,10 @@ impl CollectorSpec {
             CollectorSpec::OpenFiles(_) => "open_files",
             CollectorSpec::KernelModules(_) => "kernel_modules",
             CollectorSpec::System(_) => "system",
+            CollectorSpec::Files(_) => "files",
+            CollectorSpec::Logins(_) => "logins",
+            CollectorSpec::Users(_) => "users",
+            CollectorSpec::CloudIdentity(_) => "cloud_identity",
         }
     }
 }
@@ -242,6 +258,120 @@ pub struct SystemOptions {
     pub max_file_bytes: Option<ByteSize>,
 }
 
+/// Options of the `files` collector: which files of the host (or of a mounted image) to
+/// archive. Paths are matched as seen from `root`, so `/var/log/**` under root `/mnt/img`
+/// collects `/mnt/img/var/log`.
+///
+/// Pattern syntax, per path component: `*` any run of characters, `?` one character,
+/// `[abc]` / `[a-z]` / `[!a]` a character class; `**` as a whole component is any number of
+/// directories; `{a,b}` alternatives. A pattern naming a directory collects everything below
+/// it. `~/` at the start stands for every home directory (from the root's `/etc/passwd`,
+/// plus `/root` and each directory under `/home`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesOptions {
+    /// Directory treated as `/` (default: the `--root` flag of `collect`, else `/`).
+    pub root: Option<String>,
+    /// What to collect (absolute patterns, or starting with `~/`).
+    pub patterns: Vec<FilePattern>,
+    /// Paths to leave out, same syntax; an excluded directory is not entered.
+    pub exclude: Vec<FilePattern>,
+    /// Largest amount stored of one file (default 256MiB); a larger file is stored up to this
+    /// size and indexed as `truncated_at_cap`.
+    pub max_file_size: ByteSize,
+    /// Most file bytes stored by this artifact (default 2GiB); files beyond it are indexed as
+    /// `skipped_total_cap`.
+    pub max_total_size: ByteSize,
+    /// Follow symbolic links, resolved inside `root` (default false: a link is indexed with
+    /// its target and not archived). Loops are detected and indexed as `skipped_loop`.
+    pub follow_symlinks: bool,
+    /// Also collect `/etc/shadow`, `/etc/gshadow` and their backups when a pattern matches them
+    /// (default false: password hashes stay on the host).
+    pub include_shadow: bool,
+    /// Deepest directory level walked below a pattern's fixed prefix (default 32).
+    pub max_depth: u32,
+    /// zstd worker threads for this artifact's archive (default 2; 0 compresses on the
+    /// collector's own thread).
+    pub zstd_workers: u32,
+}
+
+impl Default for FilesOptions {
+    fn default() -> Self {
+        Self {
+            root: None,
+            patterns: Vec::new(),
+            exclude: Vec::new(),
+            max_file_size: ByteSize(256 << 20),
+            max_total_size: ByteSize(2 << 30),
+            follow_symlinks: false,
+            include_shadow: false,
+            max_depth: 32,
+            zstd_workers: 2,
+        }
+    }
+}
+
+/// Options of the `logins` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginsOptions {
+    /// Directory treated as `/` (default: the `--root` flag of `collect`, else `/`).
+    pub root: Option<String>,
+    /// utmp-format files to parse (default: `/run/utmp`, `/var/run/utmp`, `/var/log/wtmp*`,
+    /// `/var/log/btmp*`; compressed rotations are left to the `files` collector).
+    pub patterns: Vec<FilePattern>,
+    /// Largest file parsed (default 256MiB).
+    pub max_file_size: ByteSize,
+}
+
+impl Default for LoginsOptions {
+    fn default() -> Self {
+        let patterns = [
+            "/run/utmp",
+            "/var/run/utmp",
+            "/var/log/wtmp",
+            "/var/log/wtmp.[0-9]",
+            "/var/log/wtmp-[0-9]*[0-9]",
+            "/var/log/btmp",
+            "/var/log/btmp.[0-9]",
+            "/var/log/btmp-[0-9]*[0-9]",
+        ]
+        .iter()
+        .filter_map(|p| FilePattern::new(p).ok())
+        .collect();
+        Self {
+            root: None,
+            patterns,
+            max_file_size: ByteSize(256 << 20),
+        }
+    }
+}
+
+/// Options of the `users` collector.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsersOptions {
+    /// Directory treated as `/` (default: the `--root` flag of `collect`, else `/`).
+    pub root: Option<String>,
+}
+
+/// Options of the `cloud_identity` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudIdentityOptions {
+    /// Total time allowed for IMDSv2 (default 1s). Off EC2 the record says `unavailable`
+    /// within it; there are no retries.
+    pub timeout: SpecDuration,
+}
+
+impl Default for CloudIdentityOptions {
+    fn default() -> Self {
+        Self {
+            timeout: SpecDuration(Duration::from_secs(1)),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for CollectorSpec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(CollectorVisitor)
@@ -265,6 +395,10 @@ impl CollectorVisitor {
             "open_files" => CollectorSpec::OpenFiles(Deserialize::deserialize(value)?),
             "kernel_modules" => CollectorSpec::KernelModules(Deserialize::deserialize(value)?),
             "system" => CollectorSpec::System(Deserialize::deserialize(value)?),
+            "files" => CollectorSpec::Files(Deserialize::deserialize(value)?),
+            "logins" => CollectorSpec::Logins(Deserialize::deserialize(value)?),
+            "users" => CollectorSpec::Users(Deserialize::deserialize(value)?),
+            "cloud_identity" => CollectorSpec::CloudIdentity(Deserialize::deserialize(value)?),
             other => return Err(D::Error::unknown_variant(other, CollectorSpec::KINDS)),
         })
     }

@@ -179,6 +179,66 @@ impl Serialize for ByteSize {
     }
 }
 
+/// A file pattern of the `files` collector: absolute (`/var/log/**`) or starting with `~/`
+/// (every home directory). No `.` or `..` components, no NUL, at most 4096 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FilePattern(String);
+
+impl FilePattern {
+    /// Validates a pattern.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let shown = text.escape_debug();
+        if !(text.starts_with('/') || text.starts_with("~/")) {
+            return Err(format!(
+                "invalid file pattern `{shown}`: it must be absolute (start with `/`) or start with `~/`"
+            ));
+        }
+        if text.len() > 4096 || text.contains('\0') {
+            return Err(format!(
+                "invalid file pattern `{shown}`: too long or holds NUL"
+            ));
+        }
+        if text.split('/').any(|c| c == "." || c == "..") {
+            return Err(format!(
+                "invalid file pattern `{shown}`: `.` and `..` components are not allowed"
+            ));
+        }
+        let opens = text.matches('{').count();
+        if opens != text.matches('}').count() || opens > 8 {
+            return Err(format!(
+                "invalid file pattern `{shown}`: unbalanced `{{` `}}` (or more than 8 groups)"
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The pattern text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FilePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for FilePattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextOrNumber(
+            "a file pattern such as /var/log/**",
+            FilePattern::new,
+        ))
+    }
+}
+
+impl Serialize for FilePattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 /// zstd compression level, 1 to 19.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ZstdLevel(pub i32);

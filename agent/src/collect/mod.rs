@@ -3,16 +3,19 @@
 //! To add one: write `collect/<kind>.rs` with a `collect(ctx, options, out)` function, add the
 //! kind to `collector-spec`, and register it in [`run`] below.
 
+mod cloud_identity;
 mod connections;
+mod files;
 mod hidden_processes;
 mod kernel_modules;
+mod logins;
 mod memory_maps;
 mod open_files;
 mod processes;
 mod system;
 mod users;
 
-use crate::manifest::ArtifactEntry;
+use crate::manifest::{ArtifactEntry, Status};
 use crate::pipeline::{ArtifactWriter, Compression, Finished, PipelineError, RecordWriter};
 use crate::sink::Sink;
 use collector_spec::CollectorSpec;
@@ -48,6 +51,9 @@ pub struct Context {
     pub sys: PathBuf,
     /// Host configuration directory (normally `/etc`).
     pub etc: PathBuf,
+    /// Where host files are read from (normally `/`; a mounted image or a test tree with
+    /// `collect --root`). Collectors of files, logins and users read below it.
+    pub root: PathBuf,
     /// vestige's own pid, so records can mark it.
     pub self_pid: u32,
     users: OnceLock<UserNames>,
@@ -70,10 +76,23 @@ impl Context {
             proc: proc.into(),
             sys: sys.into(),
             etc: etc.into(),
+            root: PathBuf::from("/"),
             self_pid: std::process::id(),
             users: OnceLock::new(),
             boot_time: OnceLock::new(),
         }
+    }
+
+    /// The same context reading host files below `root`.
+    pub fn with_host_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    /// The root a collector reads host files below: its spec's `root` when set, else the
+    /// context's.
+    pub fn root_for(&self, spec_root: Option<&str>) -> PathBuf {
+        spec_root.map_or_else(|| self.root.clone(), PathBuf::from)
     }
 
     /// uid → user name from /etc/passwd (read once).
@@ -195,6 +214,26 @@ impl Output {
         Ok(fin)
     }
 
+    /// Opens a second stream beside the record stream (e.g. a file group's tar), stored at
+    /// `path` and listed in the manifest under `name` once [`Stream::finish`] is called. zstd
+    /// may use `workers` threads of its own for it.
+    pub fn open_stream(
+        &mut self,
+        name: &str,
+        path: &str,
+        workers: u32,
+    ) -> Result<Stream, CollectError> {
+        self.check_cancel()?;
+        let mut writer = ArtifactWriter::create(self.sink.as_ref(), path, self.compression)?;
+        writer.with_workers(workers);
+        Ok(Stream {
+            writer,
+            name: name.to_owned(),
+            kind: self.kind,
+            extras: self.extras.clone(),
+        })
+    }
+
     /// The artifact's name.
     pub fn artifact(&self) -> &str {
         &self.artifact
@@ -209,6 +248,39 @@ impl Output {
             warnings: self.warnings,
             warning_count: self.warning_count,
         })
+    }
+}
+
+/// An extra artifact being written (see [`Output::open_stream`]). Dropped unfinished, its
+/// object is discarded by the sink and nothing is listed.
+pub struct Stream {
+    writer: ArtifactWriter,
+    name: String,
+    kind: &'static str,
+    extras: Arc<Mutex<Vec<ArtifactEntry>>>,
+}
+
+impl Stream {
+    /// Commits the object and lists it in the manifest with `status` (and `error`, when the
+    /// stream is incomplete).
+    pub fn finish(self, status: Status, error: Option<String>) -> Result<Finished, CollectError> {
+        let fin = self.writer.finish()?;
+        let mut entry = ArtifactEntry::stored(&self.name, self.kind, &fin);
+        entry.status = status;
+        entry.error = error;
+        if let Ok(mut extras) = self.extras.lock() {
+            extras.push(entry);
+        }
+        Ok(fin)
+    }
+}
+
+impl std::io::Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -235,5 +307,9 @@ pub fn run(spec: &CollectorSpec, ctx: &Context, out: &mut Output) -> Result<(), 
         CollectorSpec::OpenFiles(o) => open_files::collect(ctx, o, out),
         CollectorSpec::KernelModules(o) => kernel_modules::collect(ctx, o, out),
         CollectorSpec::System(o) => system::collect(ctx, o, out),
+        CollectorSpec::Files(o) => files::collect(ctx, o, out),
+        CollectorSpec::Logins(o) => logins::collect(ctx, o, out),
+        CollectorSpec::Users(o) => users::collect(ctx, o, out),
+        CollectorSpec::CloudIdentity(o) => cloud_identity::collect(ctx, o, out),
     }
 }

@@ -200,7 +200,7 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
             real: root.clone(),
         };
         let mut ancestors = Vec::new();
-        result = w.walk(out, &start, &pattern.components, 0, &mut ancestors);
+        result = w.walk(out, &start, &pattern.components, 0, false, &mut ancestors);
         if result.is_err() {
             break;
         }
@@ -260,18 +260,19 @@ impl Walker<'_> {
         node: &Node,
         rest: &[Component],
         depth: u32,
+        entered: bool,
         ancestors: &mut Vec<(u64, u64)>,
     ) -> Result<(), CollectError> {
         out.check_cancel()?;
         let Some((first, tail)) = rest.split_first() else {
-            return self.visit(out, node, depth, ancestors);
+            return self.visit(out, node, depth, entered, ancestors);
         };
         match first {
             Component::AnyDirs => {
                 if tail.is_empty() {
-                    return self.visit(out, node, depth, ancestors);
+                    return self.visit(out, node, depth, entered, ancestors);
                 }
-                self.walk(out, node, tail, depth, ancestors)?;
+                self.walk(out, node, tail, depth, entered, ancestors)?;
                 for child in self.children(out, node) {
                     self.step(out, &child, rest, false, depth + 1, ancestors)?;
                 }
@@ -308,7 +309,7 @@ impl Walker<'_> {
         ancestors: &mut Vec<(u64, u64)>,
     ) -> Result<(), CollectError> {
         if rest.is_empty() {
-            return self.visit(out, child, depth, ancestors);
+            return self.visit(out, child, depth, false, ancestors);
         }
         if self.excluded(&child.shown) || depth > self.opts.max_depth {
             return Ok(());
@@ -317,7 +318,7 @@ impl Walker<'_> {
         match self.find(child, named || self.opts.follow_symlinks, ancestors) {
             Found::Dir(dir, id) => {
                 ancestors.push(id);
-                let res = self.walk(out, &dir, rest, depth, ancestors);
+                let res = self.walk(out, &dir, rest, depth, true, ancestors);
                 ancestors.pop();
                 res
             }
@@ -417,19 +418,26 @@ impl Walker<'_> {
         }
     }
 
-    /// Indexes (and archives) `node` and, for a directory, everything below it.
+    /// Indexes (and archives) `node` and, for a directory, everything below it. `entered`:
+    /// the caller already put this directory on the ancestor stack.
     fn visit(
         &mut self,
         out: &mut Output,
         node: &Node,
         depth: u32,
+        entered: bool,
         ancestors: &mut Vec<(u64, u64)>,
     ) -> Result<(), CollectError> {
         out.check_cancel()?;
         if self.excluded(&node.shown) {
             return Ok(());
         }
-        match self.find(node, self.opts.follow_symlinks, ancestors) {
+        let stack: &[(u64, u64)] = if entered {
+            ancestors.split_last().map_or(&[], |(_, rest)| rest)
+        } else {
+            ancestors
+        };
+        match self.find(node, self.opts.follow_symlinks, stack) {
             Found::Missing => Ok(()),
             Found::Dir(dir, id) => {
                 if depth > self.opts.max_depth {
@@ -438,15 +446,19 @@ impl Walker<'_> {
                     rec.error = Some(format!("deeper than max_depth {}", self.opts.max_depth));
                     return self.record_once(out, &node.shown, rec);
                 }
-                ancestors.push(id);
+                if !entered {
+                    ancestors.push(id);
+                }
                 let mut res = Ok(());
                 for child in self.children(out, &dir) {
-                    res = self.visit(out, &child, depth + 1, ancestors);
+                    res = self.visit(out, &child, depth + 1, false, ancestors);
                     if res.is_err() {
                         break;
                     }
                 }
-                ancestors.pop();
+                if !entered {
+                    ancestors.pop();
+                }
                 res
             }
             Found::File(file, st) => self.archive(out, &file, st),

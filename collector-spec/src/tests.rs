@@ -213,3 +213,81 @@ mod hostile {
         assert_eq!(err.position().unwrap().0, 2);
     }
 }
+
+#[test]
+fn triage_collects_host_artifacts_after_volatile_ones() {
+    let triage = Spec::builtin("triage").unwrap();
+    let names: Vec<&str> = triage
+        .spec
+        .artifacts
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    let pos = |n: &str| {
+        names
+            .iter()
+            .position(|x| *x == n)
+            .unwrap_or_else(|| panic!("{n} missing: {names:?}"))
+    };
+    for group in [
+        "shell_histories",
+        "ssh",
+        "persistence",
+        "accounts",
+        "containers",
+        "logs",
+    ] {
+        let a = &triage.spec.artifacts[pos(group)];
+        let CollectorSpec::Files(opts) = &a.collect else {
+            panic!("{group} is not a files group");
+        };
+        assert!(!opts.follow_symlinks && !opts.include_shadow, "{group}");
+        assert!(!opts.patterns.is_empty(), "{group}");
+        assert!(
+            pos(group) > pos("system"),
+            "{group} after the volatile artifacts"
+        );
+    }
+    for kind in ["logins", "users", "cloud_identity"] {
+        assert_eq!(triage.spec.artifacts[pos(kind)].collect.kind(), kind);
+        assert!(pos(kind) > pos("system"));
+    }
+    let CollectorSpec::Files(accounts) = &triage.spec.artifacts[pos("accounts")].collect else {
+        panic!("accounts");
+    };
+    assert!(accounts
+        .patterns
+        .iter()
+        .all(|p| !p.as_str().contains("shadow")));
+}
+
+#[test]
+fn files_options_parse_with_defaults_and_units() {
+    let src = "name: x\nartifacts:\n  - name: logs\n    collect:\n      files:\n        root: /mnt/image\n        patterns: [\"/var/log/**\", \"~/.bash_history\"]\n        exclude: [\"/var/log/journal\"]\n        max_file_size: 1MiB\n";
+    let spec = Spec::from_yaml(src).unwrap().spec;
+    let CollectorSpec::Files(o) = &spec.artifacts[0].collect else {
+        panic!("files");
+    };
+    assert_eq!(o.root.as_deref(), Some("/mnt/image"));
+    assert_eq!(o.patterns.len(), 2);
+    assert_eq!(o.max_file_size, ByteSize(1 << 20));
+    assert_eq!(o.max_total_size, ByteSize(2 << 30));
+    assert!(!o.follow_symlinks);
+    assert_eq!(o.zstd_workers, 2);
+    let bare = Spec::from_yaml("name: x\nartifacts:\n  - name: who\n    collect: logins\n  - name: id\n    collect: cloud_identity\n").unwrap();
+    assert_eq!(bare.spec.artifacts[1].collect.kind(), "cloud_identity");
+}
+
+#[test]
+fn bad_file_patterns_have_positions() {
+    for (pattern, needle) in [
+        ("var/log/**", "absolute"),
+        ("/var/../etc/shadow", "`..`"),
+        ("/var/{log", "unbalanced"),
+    ] {
+        let src = format!("name: x\nartifacts:\n  - name: a\n    collect:\n      files:\n        patterns:\n          - \"{pattern}\"\n");
+        let (msg, line, _) = parse_err(&src);
+        assert!(msg.contains(needle), "{msg}");
+        assert_eq!(line, 7, "{msg}");
+    }
+}

@@ -70,6 +70,7 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     std::fs::write(log.join("sub/deep.log"), "deep\n").unwrap();
+    std::fs::hard_link(log.join("sub/deep.log"), log.join("sub/hardlink.log")).unwrap();
     std::fs::write(log.join("empty"), "").unwrap();
     std::fs::write(log.join("unreadable"), "secret\n").unwrap();
     chmod(&log.join("unreadable"), 0o000);
@@ -223,6 +224,12 @@ fn hostile_tree_is_indexed_archived_and_never_hangs() {
     };
     assert_eq!(status(b"/var/log/syslog"), "ok");
     assert_eq!(status(b"/var/log/sub/deep.log"), "ok");
+    // A second name of the same inode points at the first copy; nothing is stored twice.
+    let hl = &idx[&b"/var/log/sub/hardlink.log"[..]];
+    assert_eq!(hl["same_file_as"], "/var/log/sub/deep.log");
+    assert_eq!(hl["member"], "var/log/sub/deep.log");
+    assert_eq!(hl["stored_bytes"], 0);
+    assert_eq!(hl["sha256"], e2e::sha256_hex(b"deep\n"));
     assert_eq!(status(b"/var/log/empty"), "ok");
     assert_eq!(status(b"/var/log/fifo"), "skipped_fifo");
     assert_eq!(status(b"/var/log/null"), "skipped_device");

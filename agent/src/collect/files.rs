@@ -16,7 +16,7 @@ use crate::tar::{Member, TarWriter, Timestamp};
 use collector_spec::FilesOptions;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -60,6 +60,10 @@ pub struct FileRecord {
     pub btime: Option<String>,
     /// SHA-256 of the stored bytes.
     pub sha256: Option<String>,
+    /// When this inode was already archived under another path (a hard link, or a path
+    /// reached through a directory link such as `/lib` → `/usr/lib`): that path. `member`,
+    /// `sha256` and `status` are the first copy's; nothing is stored twice.
+    pub same_file_as: Option<String>,
     /// Target text of a symbolic link.
     pub link_target: Option<String>,
     pub link_target_hex: Option<String>,
@@ -91,6 +95,7 @@ impl FileRecord {
             ctime: None,
             btime: None,
             sha256: None,
+            same_file_as: None,
             link_target: None,
             link_target_hex: None,
             status,
@@ -154,12 +159,22 @@ enum Found {
     Failed(io::Error),
 }
 
+/// What the index says of an inode's first archived copy.
+struct FirstCopy {
+    path: String,
+    member: String,
+    sha256: String,
+    status: &'static str,
+}
+
 struct Walker<'a> {
     root: PathBuf,
     opts: &'a FilesOptions,
     excludes: Vec<Pattern>,
     tar: TarWriter<Stream>,
     recorded: HashSet<Vec<u8>>,
+    /// Inodes already archived: (device, inode) → the first copy's record facts.
+    archived: HashMap<(u64, u64), FirstCopy>,
     total: u64,
     total_cap_warned: bool,
     buf: Vec<u8>,
@@ -189,6 +204,7 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
         excludes,
         tar: TarWriter::new(stream),
         recorded: HashSet::new(),
+        archived: HashMap::new(),
         total: 0,
         total_cap_warned: false,
         buf: vec![0u8; CHUNK],
@@ -514,6 +530,16 @@ impl Walker<'_> {
         if self.recorded.contains(&node.shown) {
             return Ok(());
         }
+        if let Some(first) = self.archived.get(&(listed.dev, listed.ino)) {
+            let rec = FileRecord {
+                member: Some(first.member.clone()),
+                stored_bytes: Some(0),
+                sha256: Some(first.sha256.clone()),
+                same_file_as: Some(first.path.clone()),
+                ..FileRecord::new(&node.shown, first.status).with_stat(&listed)
+            };
+            return self.record_once(out, &node.shown, rec);
+        }
         let (file, st) = match hostfs::open_regular(&node.real) {
             Ok(f) => f,
             Err(e) => {
@@ -617,6 +643,17 @@ impl Walker<'_> {
             error,
             ..FileRecord::new(&node.shown, status).with_stat(&st)
         };
+        if let (Some(member), Some(sha256)) = (&rec.member, &rec.sha256) {
+            self.archived.insert(
+                (st.dev, st.ino),
+                FirstCopy {
+                    path: rec.path.clone(),
+                    member: member.clone(),
+                    sha256: sha256.clone(),
+                    status,
+                },
+            );
+        }
         self.record_once(out, &node.shown, rec)
     }
 

@@ -59,8 +59,11 @@ import json, sys
 runs = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 total = int(sys.argv[2]); rss = int(sys.argv[3]); stored = int(sys.argv[4]); zsize = int(sys.argv[5])
 v = runs["vestige"]["mean"]; z = runs["zstd -3 -T2"]["mean"]
-print(f"vestige files: {v:.2f} s mean, {total / v / 1e6:.0f} MB/s, stored {stored} bytes")
-print(f"zstd -3 -T2:   {z:.2f} s mean, {total / z / 1e6:.0f} MB/s, stored {zsize} bytes")
-print(f"ratio (vestige speed / zstd speed): {z / v:.2f}  (target >= 0.8)")
+cpu = lambda r: r["user"] + r["system"]
+vc = cpu(runs["vestige"]); zc = cpu(runs["zstd -3 -T2"])
+print(f"vestige files: {v:.2f} s mean wall, {total / v / 1e6:.0f} MB/s, CPU {vc:.2f} s, stored {stored} bytes")
+print(f"zstd -3 -T2:   {z:.2f} s mean wall, {total / z / 1e6:.0f} MB/s, CPU {zc:.2f} s, stored {zsize} bytes")
+print(f"ratio (vestige speed / zstd speed), wall: {z / v:.2f}  (target >= 0.8)")
+print(f"ratio, CPU time (zstd CPU / vestige CPU): {zc / vc:.2f}")
 print(f"vestige peak RSS: {rss / 1024:.1f} MiB  (target <= 64 MiB)")
 PY

@@ -683,8 +683,9 @@ impl Walker<'_> {
                 }
             };
             let chunk = self.buf.get(..n).unwrap_or_default();
-            hasher.update(chunk);
-            self.tar.write_data(chunk).map_err(archive_err)?;
+            let written;
+            (hasher, written) = hash_beside(hasher, chunk, |c| self.tar.write_data(c));
+            written.map_err(archive_err)?;
             done += n as u64;
         }
         if done < want {
@@ -709,6 +710,47 @@ impl Walker<'_> {
     }
 }
 
+/// Smallest chunk whose SHA-256 is computed on a helper thread.
+const PARALLEL_HASH_MIN: usize = 256 << 10;
+
+/// Feeds `chunk` to `hasher` on a scoped helper thread while `write` stores it, so the file's
+/// own hash and the archive's (pipeline) hash run side by side. Small chunks, or a failure to
+/// start the thread, hash on this thread.
+fn hash_beside<F>(mut hasher: Sha256, chunk: &[u8], write: F) -> (Sha256, io::Result<()>)
+where
+    F: FnOnce(&[u8]) -> io::Result<()>,
+{
+    if chunk.len() < PARALLEL_HASH_MIN {
+        hasher.update(chunk);
+        return (hasher, write(chunk));
+    }
+    std::thread::scope(|s| {
+        let spare = hasher.clone();
+        let helper = std::thread::Builder::new().spawn_scoped(s, move || {
+            hasher.update(chunk);
+            hasher
+        });
+        match helper {
+            Ok(handle) => {
+                let written = write(chunk);
+                match handle.join() {
+                    Ok(h) => (h, written),
+                    Err(_) => {
+                        let mut h = spare;
+                        h.update(chunk);
+                        (h, written)
+                    }
+                }
+            }
+            Err(_) => {
+                let mut h = spare;
+                h.update(chunk);
+                (h, write(chunk))
+            }
+        }
+    })
+}
+
 /// Whether the file at `path` changed since `before` was taken at open.
 fn changed_since_open(path: &Path, before: &Stat) -> Option<String> {
     let after = Stat::lstat(path).ok()?;
@@ -731,5 +773,56 @@ fn permission_or(e: &io::Error, other: &'static str) -> &'static str {
     match e.raw_os_error() {
         Some(libc::EACCES) | Some(libc::EPERM) => "skipped_permission",
         _ => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_beside_matches_a_plain_hash_and_writes_everything() {
+        for len in [0usize, 10, PARALLEL_HASH_MIN, 3 << 20] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut sink = Vec::new();
+            let (h, res) = hash_beside(Sha256::new(), &data, |c| {
+                sink.extend_from_slice(c);
+                Ok(())
+            });
+            res.unwrap();
+            assert_eq!(sink, data);
+            assert_eq!(h.finalize(), Sha256::digest(&data));
+        }
+    }
+
+    #[test]
+    fn expands_homes_and_braces() {
+        let homes = vec![b"/root".to_vec(), b"/home/a".to_vec()];
+        let p = expand(["~/.{bash,zsh}_history", "/etc/passwd"].into_iter(), &homes);
+        let shown: Vec<String> = p
+            .iter()
+            .map(|p| {
+                p.components
+                    .iter()
+                    .map(|c| match c {
+                        Component::Literal(l) | Component::Wild(l) => {
+                            String::from_utf8_lossy(l).into_owned()
+                        }
+                        Component::AnyDirs => "**".into(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                "root/.bash_history",
+                "home/a/.bash_history",
+                "root/.zsh_history",
+                "home/a/.zsh_history",
+                "etc/passwd"
+            ]
+        );
     }
 }

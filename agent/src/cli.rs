@@ -62,6 +62,74 @@ struct CollectArgs {
     /// e.g. a mounted disk image. A spec's own `root` option wins over it.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    #[command(flatten)]
+    s3_client: S3ClientArgs,
+    #[command(flatten)]
+    s3_upload: S3UploadArgs,
+}
+
+/// How vestige reaches S3. Credentials come only from the AWS default chain (environment,
+/// shared profile via AWS_PROFILE, IMDSv2 instance role): no flag takes a key.
+#[derive(Debug, Clone, Args)]
+struct S3ClientArgs {
+    /// AWS region of the bucket (else AWS_REGION, the profile, or IMDS).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// S3-compatible endpoint (also AWS_ENDPOINT_URL); uses path-style addressing.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Attempts per S3 request, retried with backoff on 5xx, throttling and timeouts.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    s3_max_attempts: u32,
+    /// Time limit for one attempt of one S3 request.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    s3_attempt_timeout: Duration,
+}
+
+/// How `collect --s3` stores objects.
+#[derive(Debug, Clone, Args)]
+struct S3UploadArgs {
+    /// Multipart part size (at least 5MiB); grows past 1000 parts so no upload needs more
+    /// than 10,000.
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
+    part_size: u64,
+    /// Parts uploading at once; memory is about (this + 1) x part size.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    parts_in_flight: u16,
+    /// Object Lock mode for every object (else the bucket's default retention applies).
+    #[arg(long, value_name = "MODE", value_parser = ["GOVERNANCE", "COMPLIANCE"],
+          requires = "retention_period")]
+    retention_mode: Option<String>,
+    /// Retain each object this many days from its upload.
+    #[arg(
+        long,
+        value_name = "N",
+        group = "retention_period",
+        requires = "retention_mode"
+    )]
+    retention_days: Option<u32>,
+    /// Retain every object until this time (RFC 3339, e.g. 2027-12-31T00:00:00Z).
+    #[arg(
+        long,
+        value_name = "TIME",
+        group = "retention_period",
+        requires = "retention_mode"
+    )]
+    retain_until: Option<String>,
+    /// Place an Object Lock legal hold on every object.
+    #[arg(long)]
+    legal_hold: bool,
+    /// Server-side encryption: aws:kms or AES256 (else the bucket's default).
+    #[arg(long, value_name = "ALG", value_parser = ["aws:kms", "AES256"])]
+    sse: Option<String>,
+    /// KMS key id or ARN for --sse aws:kms.
+    #[arg(long, value_name = "KEY")]
+    sse_kms_key_id: Option<String>,
+    /// When the bucket is unreachable, write what could not be uploaded (and the manifest)
+    /// under DIR/<host-id>/<collection-id>/ instead.
+    #[arg(long, value_name = "DIR")]
+    fallback_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +142,8 @@ struct VerifyArgs {
     /// Print the full report as JSON instead of lines.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    s3_client: S3ClientArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +164,10 @@ enum SpecCommand {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     collector_spec::SpecDuration::parse(s).map(|d| d.0)
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    collector_spec::ByteSize::parse(s).map(|b| b.0)
 }
 
 /// Exit status of a command.
@@ -173,6 +247,11 @@ fn collect(args: CollectArgs) -> ExitCode {
             return usage_error(format!("--root {}: not a directory", root.display()));
         }
     }
+    let deadline = match (args.deadline, spec.spec.deadline) {
+        (Some(a), Some(b)) => Some(a.min(b.0)),
+        (a, b) => a.or(b.map(|d| d.0)),
+    };
+    let deadline_at = deadline.map(|d| std::time::Instant::now() + d);
     type Opener = Box<dyn Fn(&run::Identity) -> Result<Arc<dyn Sink>, String>>;
     let open_sink: Opener = match (&args.out, &args.s3) {
         (Some(_), Some(_)) => return usage_error("choose one destination: --out or --s3, not both"),
@@ -188,12 +267,15 @@ fn collect(args: CollectArgs) -> ExitCode {
                 DirSink::create_root(&root).map(|s| Arc::new(s) as Arc<dyn Sink>).map_err(|e| e.to_string())
             })
         }
-        (None, Some(_)) => return usage_error("--s3: this build of vestige has no S3 sink"),
+        (None, Some(url)) => match s3::opener(url, &args.s3_client, &args.s3_upload, deadline_at) {
+            Ok(o) => o,
+            Err(e) => return usage_error(e),
+        },
     };
-    let deadline = match (args.deadline, spec.spec.deadline) {
-        (Some(a), Some(b)) => Some(a.min(b.0)),
-        (a, b) => a.or(b.map(|d| d.0)),
-    };
+    if args.s3.is_none() && args.fallback_out_or_s3_flags() {
+        return usage_error("S3 upload flags need --s3");
+    }
+
     // Lower our priority before any collector thread starts, so they all inherit it.
     if let Err(e) = crate::limits::set_nice(args.nice) {
         tracing::warn!("cannot set nice {}: {e}", args.nice);
@@ -223,19 +305,35 @@ fn collect(args: CollectArgs) -> ExitCode {
             0
         }
         Err(e) => {
-            eprintln!("vestige: collection failed: {e}");
+            let detail = s3::failure_report();
+            match &detail {
+                Some(d) => eprintln!("vestige: collection failed: {e}\nvestige: {d}"),
+                None => eprintln!("vestige: collection failed: {e}"),
+            }
             println!(
                 "{}",
-                serde_json::json!({"error": e.to_string(), "manifest_sha256": null})
+                serde_json::json!({"error": e.to_string(), "detail": detail, "manifest_sha256": null})
             );
             1
         }
     }
 }
 
-fn open_reader(location: &str) -> Result<Box<dyn CollectionReader>, String> {
+impl CollectArgs {
+    /// Whether any S3-only flag was given.
+    fn fallback_out_or_s3_flags(&self) -> bool {
+        let u = &self.s3_upload;
+        u.retention_mode.is_some()
+            || u.legal_hold
+            || u.sse.is_some()
+            || u.sse_kms_key_id.is_some()
+            || u.fallback_out.is_some()
+    }
+}
+
+fn open_reader(location: &str, client: &S3ClientArgs) -> Result<Box<dyn CollectionReader>, String> {
     if location.starts_with("s3://") {
-        return Err("s3:// locations need a build of vestige with the S3 sink".into());
+        return s3::reader(location, client);
     }
     let p = Path::new(location);
     if !p.is_dir() {
@@ -245,7 +343,7 @@ fn open_reader(location: &str) -> Result<Box<dyn CollectionReader>, String> {
 }
 
 fn verify(args: VerifyArgs) -> ExitCode {
-    let reader = match open_reader(&args.location) {
+    let reader = match open_reader(&args.location, &args.s3_client) {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
@@ -326,5 +424,149 @@ fn spec(cmd: SpecCommand) -> ExitCode {
             }
             0
         }
+    }
+}
+
+/// Wiring of the S3 sink and reader (a build without the `s3` feature refuses S3 locations).
+#[cfg(feature = "s3")]
+mod s3 {
+    use super::{S3ClientArgs, S3UploadArgs};
+    use crate::run::Identity;
+    use crate::sink::s3::{
+        ClientOptions, RetainFor, Retention, S3Options, S3Reader, S3Sink, S3Url, Sse,
+    };
+    use crate::sink::{CollectionReader, Sink};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    /// The sink of this run, to report what was uploaded when the run fails.
+    static OPENED: Mutex<Option<Arc<S3Sink>>> = Mutex::new(None);
+
+    pub(super) fn failure_report() -> Option<String> {
+        let guard = OPENED.lock().ok()?;
+        guard.as_ref().map(|s| s.report())
+    }
+
+    fn client_options(c: &S3ClientArgs) -> ClientOptions {
+        ClientOptions {
+            region: c.region.clone(),
+            endpoint_url: c.endpoint_url.clone(),
+            max_attempts: c.s3_max_attempts,
+            attempt_timeout: c.s3_attempt_timeout,
+        }
+    }
+
+    type Opener = Box<dyn Fn(&Identity) -> Result<Arc<dyn Sink>, String>>;
+
+    pub(super) fn opener(
+        url: &str,
+        client: &S3ClientArgs,
+        up: &S3UploadArgs,
+        deadline: Option<Instant>,
+    ) -> Result<Opener, String> {
+        let base = S3Url::parse(url).map_err(|e| format!("--s3: {e}"))?;
+        let retention = match (&up.retention_mode, up.retention_days, &up.retain_until) {
+            (None, _, _) => None,
+            (Some(m), days, until) => {
+                let mode = m.parse()?;
+                let period = match (days, until) {
+                    (Some(d), _) if d > 0 => RetainFor::Days(d),
+                    (Some(_), _) => return Err("--retention-days must be at least 1".into()),
+                    (None, Some(t)) => {
+                        let at = time::OffsetDateTime::parse(
+                            t,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .map_err(|e| format!("--retain-until `{t}`: {e} (want RFC 3339)"))?;
+                        if at <= time::OffsetDateTime::now_utc() {
+                            return Err(format!("--retain-until `{t}` is in the past"));
+                        }
+                        RetainFor::Until(at.unix_timestamp())
+                    }
+                    (None, None) => {
+                        return Err(
+                            "--retention-mode needs --retention-days or --retain-until".into()
+                        )
+                    }
+                };
+                Some(Retention { mode, period })
+            }
+        };
+        let sse = match (up.sse.as_deref(), &up.sse_kms_key_id) {
+            (None, None) => None,
+            (Some("AES256"), None) => Some(Sse::Aes256),
+            (Some("aws:kms"), key) => Some(Sse::Kms(key.clone())),
+            (_, Some(_)) => return Err("--sse-kms-key-id needs --sse aws:kms".into()),
+            (Some(other), None) => return Err(format!("--sse `{other}`: want aws:kms or AES256")),
+        };
+        if up.part_size < crate::sink::s3::MIN_PART_SIZE {
+            return Err("--part-size must be at least 5MiB (S3's smallest part)".into());
+        }
+        let client = client_options(client);
+        let part_size = up.part_size;
+        let parts_in_flight = usize::from(up.parts_in_flight);
+        let legal_hold = up.legal_hold;
+        let fallback = up.fallback_out.clone();
+        Ok(Box::new(move |id: &Identity| {
+            let root = base.join(&[&id.host_id, &id.collection_id]);
+            let opts = S3Options {
+                client: client.clone(),
+                part_size,
+                parts_in_flight,
+                retention,
+                legal_hold,
+                sse: sse.clone(),
+                deadline,
+                fallback: fallback
+                    .as_ref()
+                    .map(|d| d.join(&id.host_id).join(&id.collection_id)),
+            };
+            let sink = Arc::new(S3Sink::new(root, opts)?);
+            if let Ok(mut g) = OPENED.lock() {
+                *g = Some(sink.clone());
+            }
+            Ok(sink as Arc<dyn Sink>)
+        }))
+    }
+
+    pub(super) fn reader(
+        location: &str,
+        client: &S3ClientArgs,
+    ) -> Result<Box<dyn CollectionReader>, String> {
+        let root = S3Url::parse(location)?;
+        if root.prefix.is_empty() {
+            return Err(format!(
+                "{location}: give the collection root, s3://BUCKET/PREFIX/HOST/COLLECTION"
+            ));
+        }
+        Ok(Box::new(S3Reader::new(root, &client_options(client))?))
+    }
+}
+
+#[cfg(not(feature = "s3"))]
+mod s3 {
+    use super::{S3ClientArgs, S3UploadArgs};
+    use crate::run::Identity;
+    use crate::sink::{CollectionReader, Sink};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    type Opener = Box<dyn Fn(&Identity) -> Result<Arc<dyn Sink>, String>>;
+
+    pub(super) fn failure_report() -> Option<String> {
+        None
+    }
+
+    pub(super) fn opener(
+        _: &str,
+        _: &S3ClientArgs,
+        _: &S3UploadArgs,
+        _: Option<Instant>,
+    ) -> Result<Opener, String> {
+        Err("--s3: this build of vestige has no S3 sink (feature `s3`)".into())
+    }
+
+    pub(super) fn reader(_: &str, _: &S3ClientArgs) -> Result<Box<dyn CollectionReader>, String> {
+        Err("s3:// locations need a build of vestige with the S3 sink (feature `s3`)".into())
     }
 }

@@ -79,6 +79,8 @@ pub fn collect(
     open_sink: SinkOpener<'_>,
 ) -> Result<(Manifest, Summary), RunError> {
     let t0 = Instant::now();
+    // The footprint is measured over the run itself (before and after), not process start-up.
+    let write_bytes_before = self_io_write_bytes();
     let started_at = timefmt::now_rfc3339();
     let deadline_at = opts.deadline.map(|d| t0 + d);
     let collection_id = new_collection_id();
@@ -211,7 +213,9 @@ pub fn collect(
         collector: CollectorInfo {
             pid: std::process::id(),
             sink: sink.location(),
-            write_bytes: self_io_write_bytes(),
+            write_bytes: self_io_write_bytes()
+                .zip(write_bytes_before)
+                .map(|(after, before)| after.saturating_sub(before)),
             peak_rss_bytes: self_peak_rss(),
             nice: crate::procfs::read::read_small(&ctx.proc.join("self/stat"))
                 .ok()

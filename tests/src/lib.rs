@@ -2,6 +2,8 @@
 //! stored. Each test file under `tests/tests/` uses these against real processes, real
 //! directories and (for S3) a real S3 server on loopback.
 
+pub mod moto;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -193,6 +193,38 @@ impl Output {
         limit: u64,
     ) -> Result<Finished, CollectError> {
         self.check_cancel()?;
+        match self.store_bytes_inner(path, reader, limit) {
+            Ok(fin) => {
+                self.push_extra(ArtifactEntry::stored(name, self.kind, &fin));
+                Ok(fin)
+            }
+            // A store that failed is listed as an error of its own; the collector goes on.
+            Err(CollectError::Pipeline(e)) => {
+                let msg = e.to_string();
+                self.push_extra(ArtifactEntry::empty(
+                    name,
+                    self.kind,
+                    crate::manifest::Status::Error,
+                    Some(msg.clone()),
+                ));
+                Err(CollectError::Failed(msg))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn push_extra(&self, entry: ArtifactEntry) {
+        if let Ok(mut extras) = self.extras.lock() {
+            extras.push(entry);
+        }
+    }
+
+    fn store_bytes_inner(
+        &mut self,
+        path: &str,
+        reader: &mut dyn Read,
+        limit: u64,
+    ) -> Result<Finished, CollectError> {
         let mut w = ArtifactWriter::create(self.sink.as_ref(), path, self.compression)?;
         let mut buf = vec![0u8; 256 * 1024];
         let mut limited = reader.take(limit);
@@ -206,12 +238,7 @@ impl Output {
             w.write_raw(buf.get(..n).unwrap_or_default())?;
             self.check_cancel()?;
         }
-        let fin = w.finish()?;
-        let entry = ArtifactEntry::stored(name, self.kind, &fin);
-        if let Ok(mut extras) = self.extras.lock() {
-            extras.push(entry);
-        }
-        Ok(fin)
+        Ok(w.finish()?)
     }
 
     /// Opens a second stream beside the record stream (e.g. a file group's tar), stored at

@@ -292,7 +292,8 @@ fn read_process(
             rec.container_id = Some(id);
         }
     }
-    if st.opts.environ {
+    // vestige's own environment may hold the credentials it uploads with: never stored.
+    if st.opts.environ && !rec.is_collector {
         if let Ok((env, truncated)) = read_capped(&dir.join("environ"), DEFAULT_CAP) {
             rec.environ_truncated = truncated;
             rec.environ = Some(

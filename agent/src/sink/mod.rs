@@ -6,6 +6,8 @@
 //! a partial object is never presented as complete.
 
 pub mod dir;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 use std::io::{self, Read, Write};
 use thiserror::Error;

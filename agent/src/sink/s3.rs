@@ -1,0 +1,1128 @@
+//! The S3 sink: each object streamed to `s3://BUCKET/PREFIX/<host-id>/<collection-id>/` the
+//! moment it is produced, and the matching reader for `verify`.
+//!
+//! The pipeline is synchronous; this sink owns a small tokio runtime and bridges. An object
+//! buffers up to one part: if it ends within that buffer it becomes a single PutObject (carrying
+//! vestige's hashes as metadata), otherwise a multipart upload with a bounded number of parts
+//! in flight. Every request carries an `x-amz-checksum-sha256`. Credentials come only from the
+//! AWS default chain (environment, shared profile, IMDSv2 instance role), never from flags, and
+//! are never logged. Nothing touches the local disk unless `--fallback-out` is used.
+
+use super::dir::DirSink;
+use super::{
+    check_relative_path, CollectionReader, CommitInfo, ObjectDigest, Sink, SinkError, SinkObject,
+};
+use crate::manifest::MANIFEST_PATH;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::config::RequestChecksumCalculation;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockLegalHoldStatus,
+    ObjectLockMode, ServerSideEncryption,
+};
+use aws_sdk_s3::Client;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+/// Smallest part S3 accepts (except the last one).
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+/// Largest part S3 accepts.
+pub const MAX_PART_SIZE: u64 = 5 << 30;
+/// Default part size.
+pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
+/// Default number of parts uploading at once (per sink).
+pub const DEFAULT_PARTS_IN_FLIGHT: usize = 4;
+/// S3's limit on parts per upload.
+const MAX_PARTS: i32 = 10_000;
+/// Parts per size tier: every this many parts the part size doubles, so a stream of unknown
+/// length never needs more than 10,000 parts (8 MiB × 1000 × (2¹⁰ − 1) ≈ 8 TiB > 5 TiB).
+const PARTS_PER_TIER: i32 = 1000;
+/// Time the manifest may take beyond the run's deadline (one small PutObject with retries).
+const MANIFEST_GRACE: Duration = Duration::from_secs(10);
+/// Shortest time allowed for one CompleteMultipartUpload attempt.
+const COMPLETE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time allowed to abort a failed multipart upload.
+const ABORT_BUDGET: Duration = Duration::from_secs(10);
+
+/// `s3://BUCKET[/PREFIX]`, parsed and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Url {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix without leading or trailing `/` (may be empty).
+    pub prefix: String,
+}
+
+impl S3Url {
+    /// Parses `s3://BUCKET[/PREFIX][/]`. The prefix must be a plain relative path.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let rest = s
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("`{s}` is not an s3://BUCKET[/PREFIX] URI"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        if !bucket_ok {
+            return Err(format!("`{bucket}` is not a valid S3 bucket name"));
+        }
+        let prefix = prefix.trim_end_matches('/');
+        if !prefix.is_empty() {
+            check_relative_path(prefix).map_err(|_| {
+                format!(
+                    "prefix `{prefix}`: use `/`-separated names of letters, digits, `.`, `_`, `-`"
+                )
+            })?;
+        }
+        Ok(Self {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// This location with `parts` appended to the prefix.
+    pub fn join(&self, parts: &[&str]) -> Self {
+        let mut prefix = self.prefix.clone();
+        for p in parts {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(p);
+        }
+        Self {
+            bucket: self.bucket.clone(),
+            prefix,
+        }
+    }
+
+    /// The object key for `path` under the prefix.
+    pub fn key(&self, path: &str) -> String {
+        if self.prefix.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{}/{path}", self.prefix)
+        }
+    }
+}
+
+impl std::fmt::Display for S3Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+/// Object Lock retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionMode {
+    /// Removable by principals with s3:BypassGovernanceRetention.
+    Governance,
+    /// Removable by nobody until the date passes.
+    Compliance,
+}
+
+impl std::str::FromStr for RetentionMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_uppercase().as_str() {
+            "GOVERNANCE" => Ok(Self::Governance),
+            "COMPLIANCE" => Ok(Self::Compliance),
+            _ => Err(format!("`{s}`: expected GOVERNANCE or COMPLIANCE")),
+        }
+    }
+}
+
+/// How long an object is retained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetainFor {
+    /// Days from the moment each object is created.
+    Days(u32),
+    /// Until a fixed time (Unix seconds).
+    Until(i64),
+}
+
+/// Per-object Object Lock retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Mode.
+    pub mode: RetentionMode,
+    /// Period.
+    pub period: RetainFor,
+}
+
+/// Server-side encryption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sse {
+    /// SSE-S3 (`AES256`).
+    Aes256,
+    /// SSE-KMS with an optional key id (else the bucket's or the AWS-managed key).
+    Kms(Option<String>),
+}
+
+/// Where and how the S3 client connects. Credentials are not here: only the default chain.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Region; else the default chain (AWS_REGION, profile, IMDS).
+    pub region: Option<String>,
+    /// Endpoint for S3-compatible stores; else AWS_ENDPOINT_URL or AWS. Path-style when set.
+    pub endpoint_url: Option<String>,
+    /// Attempts per request (first try included).
+    pub max_attempts: u32,
+    /// Time limit of one attempt of one request.
+    pub attempt_timeout: Duration,
+}
+
+/// Everything that shapes an S3 collection.
+#[derive(Debug, Clone)]
+pub struct S3Options {
+    /// Client settings.
+    pub client: ClientOptions,
+    /// Base part size (bytes, at least 5 MiB).
+    pub part_size: u64,
+    /// Parts uploading at once.
+    pub parts_in_flight: usize,
+    /// Object Lock retention; none = the bucket's default.
+    pub retention: Option<Retention>,
+    /// Place a legal hold on every object.
+    pub legal_hold: bool,
+    /// Server-side encryption; none = the bucket's default.
+    pub sse: Option<Sse>,
+    /// No request runs past this instant (the manifest gets a short grace beyond it).
+    pub deadline: Option<Instant>,
+    /// Collection root on local disk for objects that could not be uploaded.
+    pub fallback: Option<PathBuf>,
+}
+
+/// Longest error text kept from one failed request.
+const MAX_ERROR_CHARS: usize = 400;
+
+/// A short, single-line description of a failed request: the service's code and message,
+/// or the transport failure. Never includes request headers.
+fn err_text<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = match e {
+        SdkError::ServiceError(se) => {
+            let err = se.err();
+            match (err.code(), err.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_owned(),
+                _ => format!("unexpected response: {}", DisplayErrorContext(err)),
+            }
+        }
+        SdkError::TimeoutError(_) => "request timed out".to_owned(),
+        other => DisplayErrorContext(other).to_string(),
+    };
+    let mut text = text.replace('\n', " ");
+    if text.len() > MAX_ERROR_CHARS {
+        let mut cut = MAX_ERROR_CHARS;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// Whether a CompleteMultipartUpload answer that did not parse is nonetheless a completed
+/// upload: HTTP 200 and a body that is a completion result, not an `<Error>`.
+fn completed_anyway(raw: &aws_sdk_s3::config::http::HttpResponse) -> bool {
+    raw.status().as_u16() == 200
+        && raw.body().bytes().is_some_and(|b| {
+            let head =
+                String::from_utf8_lossy(b.get(..b.len().min(512)).unwrap_or_default()).into_owned();
+            head.contains("<CompleteMultipartUploadResponse")
+                || head.contains("<CompleteMultipartUploadResult")
+        })
+}
+
+fn new_runtime() -> Result<Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("vestige-s3")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the S3 runtime: {e}"))
+}
+
+async fn new_client(opts: &ClientOptions) -> Result<Client, String> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(opts.max_attempts.max(1))
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(5)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5).min(opts.attempt_timeout))
+                .operation_attempt_timeout(opts.attempt_timeout)
+                .build(),
+        );
+    if let Some(r) = &opts.region {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    if let Some(u) = &opts.endpoint_url {
+        loader = loader.endpoint_url(u.clone());
+    }
+    let conf = loader.load().await;
+    if conf.region().is_none() {
+        return Err("no AWS region: give --region or set AWS_REGION".into());
+    }
+    let custom_endpoint = conf.endpoint_url().is_some();
+    let s3conf = aws_sdk_s3::config::Builder::from(&conf)
+        .force_path_style(custom_endpoint)
+        // vestige supplies its own SHA-256 for every request.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .build();
+    Ok(Client::from_conf(s3conf))
+}
+
+fn b64_sha256(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+/// Part size for 1-based part `n`: doubles every [`PARTS_PER_TIER`] parts, capped at 5 GiB.
+pub fn part_size_for(base: u64, n: i32) -> u64 {
+    let tier = u32::try_from((n.max(1) - 1) / PARTS_PER_TIER).unwrap_or(0);
+    base.checked_shl(tier)
+        .unwrap_or(MAX_PART_SIZE)
+        .min(MAX_PART_SIZE)
+}
+
+/// What happened to each object, for an honest report when the manifest cannot be stored.
+#[derive(Debug, Default)]
+struct Ledger {
+    uploaded: Vec<String>,
+    failed: Vec<String>,
+    fallback: Vec<String>,
+    /// Set when an upload failed for good: later objects are not attempted.
+    broken: Option<String>,
+    /// The manifest went to the fallback directory, which is then the collection root.
+    manifest_in_fallback: bool,
+}
+
+struct Shared {
+    rt: Runtime,
+    client: Client,
+    root: S3Url,
+    opts: S3Options,
+    in_flight: Arc<Semaphore>,
+    ledger: Mutex<Ledger>,
+    fallback: Mutex<Option<Arc<DirSink>>>,
+}
+
+impl Shared {
+    /// Runs `fut` on the runtime, bounded by the deadline that applies to `path`.
+    fn run<T>(
+        &self,
+        path: &str,
+        fut: impl Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        let limit = self.limit_for(path);
+        self.rt.block_on(with_deadline(limit, fut))
+    }
+
+    fn limit_for(&self, path: &str) -> Option<Instant> {
+        self.opts.deadline.map(|d| {
+            if path == MANIFEST_PATH {
+                d + MANIFEST_GRACE
+            } else {
+                d
+            }
+        })
+    }
+
+    fn note(&self, f: impl FnOnce(&mut Ledger)) {
+        if let Ok(mut l) = self.ledger.lock() {
+            f(&mut l);
+        }
+    }
+
+    fn broken(&self) -> Option<String> {
+        self.ledger.lock().ok().and_then(|l| l.broken.clone())
+    }
+
+    fn fallback_sink(&self) -> Result<Option<Arc<DirSink>>, SinkError> {
+        let Some(root) = &self.opts.fallback else {
+            return Ok(None);
+        };
+        let mut slot = self
+            .fallback
+            .lock()
+            .map_err(|_| SinkError::Remote("fallback lock poisoned".into()))?;
+        if let Some(s) = slot.as_ref() {
+            return Ok(Some(s.clone()));
+        }
+        let sink = Arc::new(DirSink::create_root(root)?);
+        tracing::warn!("writing the rest of the collection to {}", root.display());
+        *slot = Some(sink.clone());
+        Ok(Some(sink))
+    }
+
+    fn lock_headers(&self) -> (Option<ObjectLockMode>, Option<DateTime>) {
+        match self.opts.retention {
+            None => (None, None),
+            Some(r) => {
+                let mode = match r.mode {
+                    RetentionMode::Governance => ObjectLockMode::Governance,
+                    RetentionMode::Compliance => ObjectLockMode::Compliance,
+                };
+                let until = match r.period {
+                    RetainFor::Until(t) => t,
+                    RetainFor::Days(d) => {
+                        time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(d) * 86_400
+                    }
+                };
+                (Some(mode), Some(DateTime::from_secs(until)))
+            }
+        }
+    }
+}
+
+async fn with_deadline<T>(
+    limit: Option<Instant>,
+    fut: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    match limit {
+        None => fut.await,
+        Some(at) => tokio::time::timeout_at(tokio::time::Instant::from_std(at), fut)
+            .await
+            .unwrap_or_else(|_| Err("the run's deadline passed before the upload finished".into())),
+    }
+}
+
+/// Writes a collection under an S3 prefix.
+pub struct S3Sink {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for S3Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Sink")
+            .field("root", &self.shared.root.to_string())
+            .finish()
+    }
+}
+
+impl S3Sink {
+    /// A sink writing under `root` (the collection root). Sends no request yet: the collect
+    /// path needs only s3:PutObject and s3:AbortMultipartUpload, so there is nothing to probe.
+    pub fn new(root: S3Url, mut opts: S3Options) -> Result<Self, String> {
+        if opts.part_size < MIN_PART_SIZE || opts.part_size > MAX_PART_SIZE {
+            return Err(format!(
+                "part size {} is outside S3's 5 MiB to 5 GiB",
+                opts.part_size
+            ));
+        }
+        opts.parts_in_flight = opts.parts_in_flight.clamp(1, 64);
+        let rt = new_runtime()?;
+        let client = rt.block_on(new_client(&opts.client))?;
+        let in_flight = Arc::new(Semaphore::new(opts.parts_in_flight));
+        Ok(Self {
+            shared: Arc::new(Shared {
+                rt,
+                client,
+                root,
+                opts,
+                in_flight,
+                ledger: Mutex::new(Ledger::default()),
+                fallback: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// One line naming what was uploaded, what failed and what went to the fallback directory.
+    pub fn report(&self) -> String {
+        let Ok(l) = self.shared.ledger.lock() else {
+            return String::new();
+        };
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        let mut s = format!(
+            "uploaded to {}: {}; not uploaded: {}",
+            self.shared.root,
+            list(&l.uploaded),
+            list(&l.failed)
+        );
+        if let Some(root) = &self.shared.opts.fallback {
+            s.push_str(&format!(
+                "; written to {}: {}",
+                root.display(),
+                list(&l.fallback)
+            ));
+        }
+        s
+    }
+
+    /// Where the fallback directory collection is, when anything was written there.
+    pub fn fallback_used(&self) -> Option<PathBuf> {
+        let l = self.shared.ledger.lock().ok()?;
+        if l.fallback.is_empty() {
+            None
+        } else {
+            self.shared.opts.fallback.clone()
+        }
+    }
+}
+
+impl Sink for S3Sink {
+    /// The S3 collection root; the fallback directory once the manifest had to go there.
+    fn location(&self) -> String {
+        let in_fallback = self
+            .shared
+            .ledger
+            .lock()
+            .is_ok_and(|l| l.manifest_in_fallback);
+        match (&self.shared.opts.fallback, in_fallback) {
+            (Some(dir), true) => dir.display().to_string(),
+            _ => self.shared.root.to_string(),
+        }
+    }
+
+    fn create(&self, path: &str) -> Result<Box<dyn SinkObject>, SinkError> {
+        check_relative_path(path)?;
+        if let Some(why) = self.shared.broken() {
+            if path != MANIFEST_PATH {
+                if let Some(dir) = self.shared.fallback_sink()? {
+                    let obj = dir.create(path)?;
+                    return Ok(Box::new(FallbackObject {
+                        inner: obj,
+                        shared: self.shared.clone(),
+                        path: path.to_owned(),
+                    }));
+                }
+                self.shared.note(|l| l.failed.push(path.to_owned()));
+                return Err(SinkError::Remote(format!(
+                    "not uploaded: an earlier upload failed ({why})"
+                )));
+            }
+        }
+        Ok(Box::new(S3Object {
+            shared: self.shared.clone(),
+            path: path.to_owned(),
+            key: self.shared.root.key(path),
+            buf: Vec::new(),
+            upload: None,
+            next_part: 1,
+            done: false,
+        }))
+    }
+}
+
+/// An object written to the fallback directory after the bucket failed.
+struct FallbackObject {
+    inner: Box<dyn SinkObject>,
+    shared: Arc<Shared>,
+    path: String,
+}
+
+impl Write for FallbackObject {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl SinkObject for FallbackObject {
+    fn commit(self: Box<Self>, digest: &ObjectDigest) -> Result<CommitInfo, SinkError> {
+        let info = self.inner.commit(digest)?;
+        self.shared.note(|l| l.fallback.push(self.path.clone()));
+        Ok(info)
+    }
+}
+
+struct Upload {
+    id: String,
+    /// Parts still uploading (or not yet collected).
+    parts: Vec<JoinHandle<Result<CompletedPart, String>>>,
+    /// Parts uploaded.
+    done: Vec<CompletedPart>,
+}
+
+/// One object on its way to S3.
+struct S3Object {
+    shared: Arc<Shared>,
+    path: String,
+    key: String,
+    buf: Vec<u8>,
+    upload: Option<Upload>,
+    next_part: i32,
+    done: bool,
+}
+
+impl S3Object {
+    fn current_part_size(&self) -> usize {
+        usize::try_from(part_size_for(self.shared.opts.part_size, self.next_part))
+            .unwrap_or(usize::MAX)
+    }
+
+    fn start_upload(&mut self) -> Result<(), String> {
+        let sh = &self.shared;
+        let (mode, until) = sh.lock_headers();
+        let mut req = sh
+            .client
+            .create_multipart_upload()
+            .bucket(&sh.root.bucket)
+            .key(&self.key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .set_object_lock_mode(mode)
+            .set_object_lock_retain_until_date(until);
+        if sh.opts.legal_hold {
+            req = req.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On);
+        }
+        req = apply_sse_mpu(req, sh.opts.sse.as_ref());
+        let out = sh.run(&self.path, async {
+            req.send().await.map_err(|e| err_text(&e))
+        })?;
+        let id = out
+            .upload_id()
+            .ok_or("CreateMultipartUpload returned no upload id")?
+            .to_owned();
+        tracing::debug!(key = %self.key, "multipart upload started");
+        self.upload = Some(Upload {
+            id,
+            parts: Vec::new(),
+            done: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// A part that already failed ends the object early instead of at commit.
+    fn check_parts(&mut self) -> Result<(), String> {
+        let Some(up) = self.upload.as_mut() else {
+            return Ok(());
+        };
+        let mut pending = Vec::with_capacity(up.parts.len());
+        let mut failed = None;
+        for h in up.parts.drain(..) {
+            if !h.is_finished() {
+                pending.push(h);
+                continue;
+            }
+            match self.shared.rt.block_on(h) {
+                Ok(Ok(p)) => up.done.push(p),
+                Ok(Err(e)) => {
+                    failed.get_or_insert(e);
+                }
+                Err(e) => {
+                    failed.get_or_insert(format!("part task failed: {e}"));
+                }
+            }
+        }
+        up.parts = pending;
+        failed.map_or(Ok(()), Err)
+    }
+
+    fn submit_part(&mut self) -> Result<(), String> {
+        if self.upload.is_none() {
+            self.start_upload()?;
+        }
+        self.check_parts()?;
+        let sh = self.shared.clone();
+        let limit = sh.limit_for(&self.path);
+        let permit = sh.rt.block_on(with_deadline(limit, async {
+            sh.in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| e.to_string())
+        }))?;
+        let number = self.next_part;
+        if number > MAX_PARTS {
+            return Err("more than 10,000 parts".into());
+        }
+        self.next_part += 1;
+        let next_cap = self.current_part_size();
+        let body = std::mem::replace(&mut self.buf, Vec::with_capacity(next_cap));
+        let checksum = b64_sha256(&body);
+        let up = self.upload.as_mut().ok_or("multipart upload missing")?;
+        let req = sh
+            .client
+            .upload_part()
+            .bucket(&sh.root.bucket)
+            .key(&self.key)
+            .upload_id(&up.id)
+            .part_number(number)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(checksum.clone())
+            .body(ByteStream::from(body));
+        let key = self.key.clone();
+        let handle = sh.rt.spawn(with_deadline(limit, async move {
+            let out = req
+                .send()
+                .await
+                .map_err(|e| format!("uploading part {number} of {key}: {}", err_text(&e)));
+            drop(permit);
+            let out = out?;
+            tracing::debug!(key = %key, part = number, "part uploaded");
+            Ok(CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag().map(str::to_owned))
+                .checksum_sha256(out.checksum_sha256().unwrap_or(&checksum))
+                .build())
+        }));
+        up.parts.push(handle);
+        Ok(())
+    }
+
+    fn put_whole(&mut self, digest: &ObjectDigest) -> Result<CommitInfo, String> {
+        let sh = self.shared.clone();
+        let body = std::mem::take(&mut self.buf);
+        let (mode, until) = sh.lock_headers();
+        let mut req = sh
+            .client
+            .put_object()
+            .bucket(&sh.root.bucket)
+            .key(&self.key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(b64_sha256(&body))
+            .metadata("vestige-raw-bytes", digest.raw_bytes.to_string())
+            .metadata("vestige-raw-sha256", &digest.raw_sha256)
+            .metadata("vestige-stored-sha256", &digest.stored_sha256)
+            .set_object_lock_mode(mode)
+            .set_object_lock_retain_until_date(until);
+        if sh.opts.legal_hold {
+            req = req.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On);
+        }
+        req = apply_sse_put(req, sh.opts.sse.as_ref());
+        let req = req.body(ByteStream::from(body.clone()));
+        let res = sh.run(&self.path, async {
+            req.send().await.map_err(|e| err_text(&e))
+        });
+        match res {
+            Ok(out) => Ok(CommitInfo {
+                version_id: out.version_id().map(str::to_owned),
+            }),
+            Err(e) => {
+                // The bytes are still here: keep them on local disk when allowed.
+                self.buf = body;
+                Err(e)
+            }
+        }
+    }
+
+    fn complete(&mut self) -> Result<CommitInfo, String> {
+        if !self.buf.is_empty() {
+            self.submit_part()?;
+        }
+        let sh = self.shared.clone();
+        let up = self.upload.as_mut().ok_or("multipart upload missing")?;
+        let handles = std::mem::take(&mut up.parts);
+        let mut parts = std::mem::take(&mut up.done);
+        let mut first_err = None;
+        for h in handles {
+            match sh.rt.block_on(h) {
+                Ok(Ok(p)) => parts.push(p),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(format!("part task failed: {e}"));
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        parts.sort_by_key(|p| p.part_number());
+        // Completing can take long on big objects; a timed-out attempt may still have
+        // succeeded, in which case the retry finds no upload: that is success, not failure
+        // (vestige never aborts an upload it is completing).
+        let attempt = sh.opts.client.attempt_timeout.max(COMPLETE_ATTEMPT_TIMEOUT);
+        let req = sh
+            .client
+            .complete_multipart_upload()
+            .bucket(&sh.root.bucket)
+            .key(&self.key)
+            .upload_id(&up.id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::default().timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(5).min(attempt))
+                        .operation_attempt_timeout(attempt)
+                        .build(),
+                ),
+            );
+        let key = self.key.clone();
+        let version_id = sh.run(&self.path, async move {
+            match req.send().await {
+                Ok(out) => Ok(out.version_id().map(str::to_owned)),
+                Err(SdkError::ServiceError(se)) if completed_anyway(se.raw()) => {
+                    // Some S3-compatible stores name the result element differently; a 200
+                    // whose body is a completion result (not an error) is a completed upload.
+                    Ok(se
+                        .raw()
+                        .headers()
+                        .get("x-amz-version-id")
+                        .map(str::to_owned))
+                }
+                Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchUpload") => {
+                    tracing::warn!(
+                        "{key}: completion confirmed only by a retry finding the upload gone; \
+                         version id unknown"
+                    );
+                    Ok(None)
+                }
+                Err(e) => Err(err_text(&e)),
+            }
+        })?;
+        // Completed: nothing is left to abort.
+        up.parts.clear();
+        self.upload = None;
+        tracing::debug!(key = %self.key, "multipart upload completed");
+        Ok(CommitInfo { version_id })
+    }
+
+    /// Cancels part uploads and aborts the multipart upload, so no partial object remains.
+    fn abort(&mut self) {
+        let Some(up) = self.upload.take() else {
+            return;
+        };
+        for h in &up.parts {
+            h.abort();
+        }
+        let sh = &self.shared;
+        let req = sh
+            .client
+            .abort_multipart_upload()
+            .bucket(&sh.root.bucket)
+            .key(&self.key)
+            .upload_id(&up.id);
+        let res = sh.rt.block_on(async {
+            tokio::time::timeout(ABORT_BUDGET, req.send())
+                .await
+                .map_err(|_| "timed out".to_owned())?
+                .map_err(|e| err_text(&e))
+        });
+        match res {
+            Ok(_) => tracing::debug!(key = %self.key, "multipart upload aborted"),
+            Err(e) => tracing::warn!("aborting the upload of {}: {e}", self.key),
+        }
+    }
+
+    fn fail(&mut self, e: String) -> SinkError {
+        self.abort();
+        let msg = format!(
+            "uploading {} to s3://{}/{}: {e}",
+            self.path, self.shared.root.bucket, self.key
+        );
+        self.shared.note(|l| {
+            l.failed.push(self.path.clone());
+            l.broken.get_or_insert(e.clone());
+        });
+        SinkError::Remote(msg)
+    }
+
+    fn commit_inner(&mut self, digest: &ObjectDigest) -> Result<CommitInfo, SinkError> {
+        self.done = true;
+        let res = if self.upload.is_none() {
+            self.put_whole(digest)
+        } else {
+            self.complete()
+        };
+        match res {
+            Ok(info) => {
+                self.shared.note(|l| l.uploaded.push(self.path.clone()));
+                Ok(info)
+            }
+            Err(e) if self.upload.is_none() => {
+                // A single-request object still has its bytes: the fallback can keep them.
+                if let Some(dir) = self.shared.fallback_sink()? {
+                    let mut obj = dir.create(&self.path)?;
+                    obj.write_all(&self.buf)
+                        .map_err(|io| SinkError::io(format!("writing {}", self.path), io))?;
+                    let info = obj.commit(digest)?;
+                    tracing::warn!(
+                        "{}: upload failed ({e}); kept in the fallback directory",
+                        self.path
+                    );
+                    self.shared.note(|l| {
+                        l.fallback.push(self.path.clone());
+                        l.broken.get_or_insert(e.clone());
+                        l.manifest_in_fallback |= self.path == MANIFEST_PATH;
+                    });
+                    return Ok(info);
+                }
+                Err(self.fail(e))
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+}
+
+fn apply_sse_put(
+    req: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
+    sse: Option<&Sse>,
+) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+    match sse {
+        None => req,
+        Some(Sse::Aes256) => req.server_side_encryption(ServerSideEncryption::Aes256),
+        Some(Sse::Kms(key)) => req
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .set_ssekms_key_id(key.clone()),
+    }
+}
+
+fn apply_sse_mpu(
+    req: aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder,
+    sse: Option<&Sse>,
+) -> aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder {
+    match sse {
+        None => req,
+        Some(Sse::Aes256) => req.server_side_encryption(ServerSideEncryption::Aes256),
+        Some(Sse::Kms(key)) => req
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .set_ssekms_key_id(key.clone()),
+    }
+}
+
+impl Write for S3Object {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.done {
+            return Err(io::Error::other("object already committed"));
+        }
+        let room = self.current_part_size().saturating_sub(self.buf.len());
+        let n = data.len().min(room);
+        self.buf
+            .extend_from_slice(data.get(..n).unwrap_or_default());
+        if self.buf.len() >= self.current_part_size() {
+            if let Err(e) = self.submit_part() {
+                self.done = true;
+                return Err(io::Error::other(self.fail(e)));
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SinkObject for S3Object {
+    fn commit(mut self: Box<Self>, digest: &ObjectDigest) -> Result<CommitInfo, SinkError> {
+        if self.done {
+            return Err(SinkError::Remote(format!(
+                "{}: the upload had already failed",
+                self.path
+            )));
+        }
+        self.commit_inner(digest)
+    }
+}
+
+impl Drop for S3Object {
+    fn drop(&mut self) {
+        // Never completed: no partial object may remain in the bucket.
+        if self.upload.is_some() {
+            self.abort();
+        }
+    }
+}
+
+/// Reads a collection stored under an S3 prefix (needs s3:GetObject, s3:ListBucket, and
+/// s3:GetObjectVersion for version facts).
+pub struct S3Reader {
+    rt: Arc<Runtime>,
+    client: Client,
+    root: S3Url,
+}
+
+impl std::fmt::Debug for S3Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Reader")
+            .field("root", &self.root.to_string())
+            .finish()
+    }
+}
+
+impl S3Reader {
+    /// A reader for the collection root `root`.
+    pub fn new(root: S3Url, client: &ClientOptions) -> Result<Self, String> {
+        let rt = new_runtime()?;
+        let client = rt.block_on(new_client(client))?;
+        Ok(Self {
+            rt: Arc::new(rt),
+            client,
+            root,
+        })
+    }
+}
+
+struct BodyReader {
+    rt: Arc<Runtime>,
+    body: ByteStream,
+    chunk: bytes::Bytes,
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rt.block_on(self.body.try_next()) {
+                Ok(Some(b)) => self.chunk = b,
+                Ok(None) => return Ok(0),
+                Err(e) => return Err(io::Error::other(DisplayErrorContext(&e).to_string())),
+            }
+        }
+        let n = out.len().min(self.chunk.len());
+        let part = self.chunk.split_to(n);
+        if let Some(dst) = out.get_mut(..n) {
+            dst.copy_from_slice(&part);
+        }
+        Ok(n)
+    }
+}
+
+impl CollectionReader for S3Reader {
+    fn location(&self) -> String {
+        self.root.to_string()
+    }
+
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, SinkError> {
+        check_relative_path(path)?;
+        let key = self.root.key(path);
+        let req = self.client.get_object().bucket(&self.root.bucket).key(&key);
+        let out = self.rt.block_on(req.send()).map_err(|e| {
+            SinkError::Remote(format!("s3://{}/{key}: {}", self.root.bucket, err_text(&e)))
+        })?;
+        Ok(Box::new(BodyReader {
+            rt: self.rt.clone(),
+            body: out.body,
+            chunk: bytes::Bytes::new(),
+        }))
+    }
+
+    fn list(&self) -> Result<Vec<String>, SinkError> {
+        let prefix = self.root.key("");
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.root.bucket)
+                .prefix(&prefix)
+                .set_continuation_token(token.take());
+            let page = self.rt.block_on(req.send()).map_err(|e| {
+                SinkError::Remote(format!("listing {}: {}", self.root, err_text(&e)))
+            })?;
+            for o in page.contents() {
+                if let Some(rel) = o.key().and_then(|k| k.strip_prefix(&prefix)) {
+                    out.push(rel.to_owned());
+                }
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn describe(&self, path: &str) -> Option<String> {
+        let key = self.root.key(path);
+        let req = self
+            .client
+            .head_object()
+            .bucket(&self.root.bucket)
+            .key(&key);
+        let out = match self.rt.block_on(req.send()) {
+            Ok(o) => o,
+            Err(e) => return Some(format!("no object facts: {}", err_text(&e))),
+        };
+        let until = out
+            .object_lock_retain_until_date()
+            .and_then(|d| d.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok());
+        Some(format!(
+            "version {}, object lock {}, retain until {}, legal hold {}",
+            out.version_id().unwrap_or("none"),
+            out.object_lock_mode().map_or("none", |m| m.as_str()),
+            until.as_deref().unwrap_or("none"),
+            out.object_lock_legal_hold_status()
+                .map_or("off", |s| s.as_str()),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse() {
+        let u = S3Url::parse("s3://evidence-test/cases/ir-7/").unwrap();
+        assert_eq!(u.bucket, "evidence-test");
+        assert_eq!(u.prefix, "cases/ir-7");
+        assert_eq!(u.key("manifest.json"), "cases/ir-7/manifest.json");
+        assert_eq!(
+            u.join(&["i-1", "c"]).to_string(),
+            "s3://evidence-test/cases/ir-7/i-1/c"
+        );
+        let bare = S3Url::parse("s3://evidence-test").unwrap();
+        assert_eq!(bare.key("a"), "a");
+        for bad in [
+            "evidence-test/x",
+            "s3://",
+            "s3://Bad_Bucket/x",
+            "s3://ev",
+            "s3://evidence-test/../x",
+            "s3://evidence-test/a//b",
+        ] {
+            assert!(S3Url::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn part_size_grows_so_ten_thousand_parts_cover_five_tib() {
+        let base = DEFAULT_PART_SIZE;
+        assert_eq!(part_size_for(base, 1), base);
+        assert_eq!(part_size_for(base, 1000), base);
+        assert_eq!(part_size_for(base, 1001), base * 2);
+        let total: u64 = (1..=MAX_PARTS).map(|n| part_size_for(base, n)).sum();
+        assert!(total > 5u64 << 40, "{total}");
+        let total_min: u64 = (1..=MAX_PARTS)
+            .map(|n| part_size_for(MIN_PART_SIZE, n))
+            .sum();
+        assert!(total_min > 5u64 << 40, "{total_min}");
+        assert!(part_size_for(base, MAX_PARTS) <= MAX_PART_SIZE);
+    }
+
+    #[test]
+    fn retention_modes_parse() {
+        assert_eq!("compliance".parse(), Ok(RetentionMode::Compliance));
+        assert_eq!("GOVERNANCE".parse(), Ok(RetentionMode::Governance));
+        assert!("legal".parse::<RetentionMode>().is_err());
+    }
+}

@@ -1,0 +1,643 @@
+//! The S3 sink against a real S3 server (moto) through vestige's real AWS SDK client: Object
+//! Lock, multipart uploads, verify, tampering, faults, and credential hygiene.
+
+use e2e::moto::{aws_env, Moto, Relay, ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_TOKEN};
+use e2e::{sha256_hex, summary, vestige_bin};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BUCKET: &str = "evidence-test";
+
+/// These tests each run a whole collection and a server on a 2-core machine: one at a time,
+/// so that time limits measure vestige rather than contention.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn vestige_env(args: &[&str]) -> Command {
+    let mut c = Command::new(vestige_bin());
+    aws_env(&mut c);
+    c.args(args).env("VESTIGE_LOG", "info,vestige=debug");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    vestige_env(args).output().expect("run vestige")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The collection root's key prefix (with trailing `/`) from an s3:// location.
+fn root_prefix(location: &str) -> String {
+    let rest = location
+        .strip_prefix(&format!("s3://{BUCKET}/"))
+        .expect("s3 location");
+    format!("{}/", rest.trim_end_matches('/'))
+}
+
+/// A running copy of `sleep` padded with `mib` MiB of random bytes, placed in a /tmp
+/// directory so the processes collector recovers its executable as an artifact of its own.
+struct BigExe {
+    child: Child,
+    sha256: String,
+    dir: tempfile::TempDir,
+}
+
+impl BigExe {
+    fn start(mib: usize) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("vestige-big")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let path = dir.path().join("bigsleep");
+        let mut bytes = std::fs::read("/bin/sleep").unwrap();
+        let mut noise = vec![0u8; mib << 20];
+        std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .read_exact(&mut noise)
+            .unwrap();
+        bytes.extend_from_slice(&noise);
+        std::fs::write(&path, &bytes).unwrap();
+        let sha256 = sha256_hex(&bytes);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let child = Command::new(&path).arg("300").spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        Self { child, sha256, dir }
+    }
+}
+
+impl Drop for BigExe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Connections, then processes recovering executables from `exe`'s directory only (so tests
+/// running side by side do not recover each other's).
+fn spec_file(dir: &Path, exe: &BigExe) -> PathBuf {
+    let p = dir.join("s3-big.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "name: s3-big\nzstd_level: 1\nartifacts:\n  - name: connections\n    collect:\n      connections: {{}}\n  - name: processes\n    collect:\n      processes:\n        recover_dirs: [\"{}\"]\n",
+            exe.dir.path().display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn manifest_from_s3(moto: &Moto, prefix: &str) -> serde_json::Value {
+    let body = moto.get(BUCKET, &format!("{prefix}manifest.json"));
+    serde_json::from_slice(&body).expect("manifest parses")
+}
+
+fn assert_no_secrets(what: &str, bytes: &[u8]) {
+    let s = text(bytes);
+    for secret in [SECRET_ACCESS_KEY, SESSION_TOKEN] {
+        assert!(!s.contains(secret), "{what} contains a credential");
+    }
+}
+
+#[test]
+fn collection_lands_locked_verifies_and_tampering_is_named() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let out = run(&[
+        "collect",
+        "--spec",
+        "minimal",
+        "--quiet",
+        "--s3",
+        &format!("s3://{BUCKET}/cases/ir-1"),
+        "--endpoint-url",
+        &moto.endpoint(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = summary(&out);
+    let location = s["location"].as_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("s3://{BUCKET}/cases/ir-1/")),
+        "{location}"
+    );
+    let prefix = root_prefix(&location);
+    let m = manifest_from_s3(&moto, &prefix);
+    assert_eq!(m["collection_id"], s["collection_id"]);
+    let manifest_body = moto.get(BUCKET, &format!("{prefix}manifest.json"));
+    assert_eq!(s["manifest_sha256"], sha256_hex(&manifest_body));
+
+    // Nothing written to local disk; the collector names itself.
+    assert_eq!(m["collector"]["write_bytes"], 0, "{}", m["collector"]);
+    assert!(m["collector"]["pid"].as_u64().unwrap() > 0);
+
+    let listed = moto.list(BUCKET, &prefix);
+    let artifacts = m["artifacts"].as_array().unwrap();
+    assert!(artifacts.len() >= 3);
+    for a in artifacts {
+        let path = a["path"].as_str().unwrap_or_else(|| panic!("no path: {a}"));
+        let key = format!("{prefix}{path}");
+        assert_eq!(listed[&key], a["stored_bytes"], "{key}");
+        let bytes = moto.get(BUCKET, &key);
+        assert_eq!(
+            sha256_hex(&bytes),
+            a["stored_sha256"].as_str().unwrap(),
+            "{key}"
+        );
+        let head = moto.head(BUCKET, &key);
+        assert_eq!(head["ObjectLockMode"], "COMPLIANCE", "{key}: {head}");
+        assert!(head["ObjectLockRetainUntilDate"].is_string(), "{head}");
+        assert_eq!(head["VersionId"], a["version_id"], "{key}");
+        // Single-request objects carry vestige's own hashes as metadata.
+        assert_eq!(
+            head["Metadata"]["vestige-stored-sha256"], a["stored_sha256"],
+            "{head}"
+        );
+        assert_eq!(
+            head["Metadata"]["vestige-raw-sha256"], a["raw_sha256"],
+            "{head}"
+        );
+    }
+    // Object Lock holds: the version cannot be deleted.
+    let first = artifacts[0]["path"].as_str().unwrap();
+    let version = artifacts[0]["version_id"].as_str().unwrap();
+    let refused = moto.delete_version(BUCKET, &format!("{prefix}{first}"), version);
+    assert_eq!(refused, Err("AccessDenied".to_owned()));
+
+    let v = run(&[
+        "verify",
+        &location,
+        "--endpoint-url",
+        &moto.endpoint(),
+        "--manifest-sha256",
+        s["manifest_sha256"].as_str().unwrap(),
+    ]);
+    let vout = text(&v.stdout);
+    assert_eq!(v.status.code(), Some(0), "{vout}{}", text(&v.stderr));
+    assert!(vout.contains("object lock COMPLIANCE"), "{vout}");
+    assert!(vout.contains(&format!("version {version}")), "{vout}");
+
+    // A tampered copy of the collection fails verification, naming the object.
+    moto.copy_prefix_tampered(BUCKET, &prefix, "tampered/copy/", "connections.jsonl.zst");
+    let bad = run(&[
+        "verify",
+        &format!("s3://{BUCKET}/tampered/copy"),
+        "--endpoint-url",
+        &moto.endpoint(),
+    ]);
+    let bout = text(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{bout}");
+    assert!(
+        bout.contains("MISMATCH  artifacts/connections.jsonl.zst"),
+        "{bout}"
+    );
+    assert!(!bout.contains("MISMATCH  artifacts/processes"), "{bout}");
+}
+
+#[test]
+fn big_artifact_is_a_multipart_upload_with_explicit_retention() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    // Through a relay that records request heads, to see what vestige asks of S3.
+    let relay = Relay::start(moto.port());
+    let exe = BigExe::start(16);
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_file(tmp.path(), &exe);
+    let exe_sha = exe.sha256.clone();
+    let out = run(&[
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--quiet",
+        "--s3",
+        &format!("s3://{BUCKET}/mp"),
+        "--endpoint-url",
+        &relay.endpoint(),
+        "--part-size",
+        "5MiB",
+        "--retention-mode",
+        "GOVERNANCE",
+        "--retention-days",
+        "2",
+        "--legal-hold",
+        "--sse",
+        "AES256",
+    ]);
+    drop(exe);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let location = summary(&out)["location"].as_str().unwrap().to_owned();
+    let prefix = root_prefix(&location);
+    let m = manifest_from_s3(&moto, &prefix);
+    let big = m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["raw_sha256"] == exe_sha)
+        .unwrap_or_else(|| panic!("no recovered executable: {m}"))
+        .clone();
+    assert_eq!(big["status"], "ok", "{big}");
+    assert!(big["stored_bytes"].as_u64().unwrap() > 15 << 20, "{big}");
+    let key = format!("{prefix}{}", big["path"].as_str().unwrap());
+    let head = moto.head(BUCKET, &key);
+    let etag = head["ETag"].as_str().unwrap().trim_matches('"').to_owned();
+    let parts: u32 = etag
+        .rsplit_once('-')
+        .map(|(_, n)| n.parse().unwrap())
+        .unwrap_or(1);
+    assert!(parts >= 3, "multipart etag {etag}");
+    assert_eq!(head["ContentLength"], big["stored_bytes"]);
+    assert_eq!(
+        sha256_hex(&moto.get(BUCKET, &key)),
+        big["stored_sha256"].as_str().unwrap()
+    );
+    assert_eq!(head["VersionId"], big["version_id"]);
+
+    // Single-request objects: retention and legal hold as asked.
+    let small = format!("{prefix}artifacts/connections.jsonl.zst");
+    let h = moto.head(BUCKET, &small);
+    assert_eq!(h["ObjectLockMode"], "GOVERNANCE", "{h}");
+    assert_eq!(h["ObjectLockLegalHoldStatus"], "ON", "{h}");
+    // moto does not apply Object Lock settings to multipart uploads (AWS does), so check
+    // what vestige sent when it started the upload, and that every request carried SHA-256.
+    let heads = relay.request_heads();
+    let create = heads
+        .iter()
+        .find(|h| {
+            h.starts_with("POST ")
+                && h.contains(&format!("{}?uploads", big["path"].as_str().unwrap()))
+        })
+        .unwrap_or_else(|| panic!("no CreateMultipartUpload among {heads:#?}"))
+        .to_lowercase();
+    for header in [
+        "x-amz-object-lock-mode: governance",
+        "x-amz-object-lock-retain-until-date:",
+        "x-amz-object-lock-legal-hold: on",
+        "x-amz-checksum-algorithm: sha256",
+        "x-amz-server-side-encryption: aes256",
+    ] {
+        assert!(create.contains(header), "{header} missing from {create}");
+    }
+    let puts: Vec<String> = heads
+        .iter()
+        .filter(|h| h.starts_with("PUT "))
+        .map(|h| h.to_lowercase())
+        .collect();
+    assert!(
+        puts.iter().filter(|h| h.contains("partnumber=")).count() >= 3,
+        "{puts:#?}"
+    );
+    for h in &puts {
+        assert!(
+            h.contains("x-amz-checksum-sha256:"),
+            "request without SHA-256: {h}"
+        );
+        assert!(!h.contains(&SECRET_ACCESS_KEY.to_lowercase()));
+    }
+    let v = run(&["verify", &location, "--endpoint-url", &moto.endpoint()]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+    // No multipart upload is left open.
+    let open = moto.boto(&format!(
+        "print(len(s3.list_multipart_uploads(Bucket='{BUCKET}').get('Uploads', [])))"
+    ));
+    assert_eq!(open.trim(), "0");
+}
+
+/// Spawns vestige and calls `on_upload` once its debug log shows a multipart upload started.
+fn run_with_fault(args: &[&str], on_upload: impl FnOnce()) -> (Output, Duration) {
+    let t0 = Instant::now();
+    let mut child = vestige_env(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut told = false;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !told && line.contains("multipart upload started") {
+                let _ = tx.send(());
+                told = true;
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("no multipart upload started: {}", reader.join().unwrap());
+    }
+    on_upload();
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    (
+        Output {
+            status,
+            stdout,
+            stderr: stderr.into_bytes(),
+        },
+        t0.elapsed(),
+    )
+}
+
+#[test]
+fn server_stopped_mid_upload_then_resumed_completes() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let exe = BigExe::start(24);
+    let exe_sha = exe.sha256.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_file(tmp.path(), &exe);
+    let pid = moto.pid().to_string();
+    let (out, _) = run_with_fault(
+        &[
+            "collect",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--quiet",
+            "--s3",
+            &format!("s3://{BUCKET}/stop"),
+            "--endpoint-url",
+            &moto.endpoint(),
+            "--part-size",
+            "5MiB",
+            "--s3-attempt-timeout",
+            "2s",
+            "--s3-max-attempts",
+            "10",
+        ],
+        || {
+            Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+            std::thread::sleep(Duration::from_secs(5));
+            Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+        },
+    );
+    drop(exe);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = summary(&out);
+    assert_eq!(s["errors"], 0, "{s}");
+    let prefix = root_prefix(s["location"].as_str().unwrap());
+    let m = manifest_from_s3(&moto, &prefix);
+    assert!(
+        m["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["raw_sha256"] == exe_sha),
+        "{m}"
+    );
+    let location = s["location"].as_str().unwrap();
+    let v = run(&["verify", location, "--endpoint-url", &moto.endpoint()]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+}
+
+#[test]
+fn endpoint_cut_mid_upload_fails_cleanly_and_keeps_what_was_uploaded() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let relay = Relay::start(moto.port());
+    let exe = BigExe::start(24);
+    let exe_sha = exe.sha256.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_file(tmp.path(), &exe);
+    let (out, took) = run_with_fault(
+        &[
+            "collect",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--quiet",
+            "--s3",
+            &format!("s3://{BUCKET}/cut"),
+            "--endpoint-url",
+            &relay.endpoint(),
+            "--part-size",
+            "5MiB",
+            "--s3-attempt-timeout",
+            "2s",
+            "--s3-max-attempts",
+            "3",
+            "--deadline",
+            "60s",
+        ],
+        || relay.cut(),
+    );
+    drop(exe);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(75), "took {took:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("collection failed: cannot store the manifest"),
+        "{err}"
+    );
+    assert!(err.contains("not uploaded: "), "{err}");
+    let uploaded_line = err
+        .lines()
+        .find(|l| l.contains("uploaded to s3://"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        uploaded_line.contains("artifacts/spec.yaml.zst"),
+        "{uploaded_line}"
+    );
+    assert!(
+        uploaded_line.contains("artifacts/connections.jsonl.zst"),
+        "{uploaded_line}"
+    );
+    let s = summary(&out);
+    assert!(s["manifest_sha256"].is_null());
+
+    // What completed before the cut is intact in the bucket (read directly, not through the
+    // relay); no multipart upload of the interrupted object is presented as an object.
+    let listed = moto.list(BUCKET, "cut/");
+    let keys: Vec<&String> = listed.as_object().unwrap().keys().collect();
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with("/artifacts/connections.jsonl.zst")),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.ends_with("/manifest.json")),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|k| k.contains(&exe_sha)), "{keys:?}");
+    for k in keys {
+        let bytes = moto.get(BUCKET, k);
+        let head = moto.head(BUCKET, k);
+        assert_eq!(
+            head["Metadata"]["vestige-stored-sha256"],
+            sha256_hex(&bytes),
+            "{k}"
+        );
+        zstd::decode_all(&bytes[..]).unwrap_or_else(|e| panic!("{k}: {e}"));
+    }
+}
+
+#[test]
+fn endpoint_cut_with_fallback_keeps_the_rest_locally() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let relay = Relay::start(moto.port());
+    let exe = BigExe::start(24);
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_file(tmp.path(), &exe);
+    let fallback = tmp.path().join("fallback");
+    let exe_sha = exe.sha256.clone();
+    let (out, _) = run_with_fault(
+        &[
+            "collect",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--quiet",
+            "--s3",
+            &format!("s3://{BUCKET}/fb"),
+            "--endpoint-url",
+            &relay.endpoint(),
+            "--part-size",
+            "5MiB",
+            "--s3-attempt-timeout",
+            "2s",
+            "--s3-max-attempts",
+            "2",
+            "--deadline",
+            "60s",
+            "--fallback-out",
+            fallback.to_str().unwrap(),
+        ],
+        || relay.cut(),
+    );
+    drop(exe);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let s = summary(&out);
+    let location = PathBuf::from(s["location"].as_str().unwrap());
+    assert!(location.starts_with(&fallback), "{s}");
+    let m = e2e::manifest(&location);
+    let entries = m["artifacts"].as_array().unwrap();
+    let processes = entries.iter().find(|a| a["name"] == "processes").unwrap();
+    // The records were written after the failure: kept locally.
+    assert!(
+        location.join(processes["path"].as_str().unwrap()).exists(),
+        "{processes}"
+    );
+    // The interrupted multipart upload is an error entry, not a pretend artifact, and the
+    // process's record says why its executable is missing.
+    assert!(
+        entries.iter().any(|a| a["status"] == "error"
+            && a["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("executable-"))
+            && a["error"].as_str().is_some_and(|e| e.contains("uploading"))),
+        "{m}"
+    );
+    assert!(!entries.iter().any(|a| a["raw_sha256"] == exe_sha), "{m}");
+    let recs = e2e::records(&location, processes["path"].as_str().unwrap());
+    let rec = recs
+        .iter()
+        .find(|r| r["exe_sha256"] == exe_sha)
+        .unwrap_or_else(|| {
+            panic!(
+                "{:?}",
+                recs.iter()
+                    .filter(|r| r["exe"].as_str().is_some_and(|e| e.contains("bigsleep")))
+                    .collect::<Vec<_>>()
+            )
+        });
+    assert!(rec["exe_recovered_path"].is_null(), "{rec}");
+    assert!(
+        rec["exe_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not recovered")),
+        "{rec}"
+    );
+    assert!(err.contains("kept in the fallback directory"), "{err}");
+    // Earlier objects are in the bucket with the hashes the local manifest lists.
+    let conn = entries.iter().find(|a| a["name"] == "connections").unwrap();
+    let key = format!(
+        "fb/{}/{}/{}",
+        m["host_id"].as_str().unwrap(),
+        m["collection_id"].as_str().unwrap(),
+        conn["path"].as_str().unwrap()
+    );
+    assert_eq!(
+        sha256_hex(&moto.get(BUCKET, &key)),
+        conn["stored_sha256"].as_str().unwrap()
+    );
+    assert!(!location.join(conn["path"].as_str().unwrap()).exists());
+}
+
+#[test]
+fn no_flag_takes_a_secret_and_credentials_never_show() {
+    let help = e2e::vestige(&["collect", "--help"]);
+    let h = text(&help.stdout).to_lowercase();
+    for word in [
+        "secret",
+        "access-key",
+        "access_key",
+        "session-token",
+        "password",
+    ] {
+        assert!(!h.contains(word), "collect --help mentions {word}");
+    }
+    assert_eq!(
+        e2e::vestige(&["collect", "--aws-secret-access-key", "x", "--out", "/tmp"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let out = vestige_env(&[
+        "collect",
+        "--spec",
+        "minimal",
+        "--s3",
+        &format!("s3://{BUCKET}/creds"),
+        "--endpoint-url",
+        &moto.endpoint(),
+    ])
+    .env("VESTIGE_LOG", "trace")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_no_secrets("stdout", &out.stdout);
+    assert_no_secrets("stderr", &out.stderr);
+    let prefix = root_prefix(summary(&out)["location"].as_str().unwrap());
+    for key in moto.list(BUCKET, &prefix).as_object().unwrap().keys() {
+        let bytes = moto.get(BUCKET, key);
+        let raw = if key.ends_with(".zst") {
+            zstd::decode_all(&bytes[..]).unwrap()
+        } else {
+            bytes
+        };
+        assert_no_secrets(key, &raw);
+        assert!(
+            !text(&raw).contains(ACCESS_KEY_ID),
+            "{key} contains the access key id"
+        );
+    }
+}

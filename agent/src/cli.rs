@@ -89,12 +89,12 @@ struct S3ClientArgs {
 /// How `collect --s3` stores objects.
 #[derive(Debug, Clone, Args)]
 struct S3UploadArgs {
-    /// Multipart part size (at least 5MiB); grows past 1000 parts so no upload needs more
+    /// Multipart part size (at least 5MiB); doubles every 900 parts so no upload needs more
     /// than 10,000.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
     part_size: u64,
     /// Parts uploading at once; memory is about (this + 1) x part size.
-    #[arg(long, value_name = "N", default_value_t = 4,
+    #[arg(long, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     parts_in_flight: u16,
     /// Object Lock mode for every object (else the bucket's default retention applies).

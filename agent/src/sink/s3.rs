@@ -42,18 +42,35 @@ pub const MAX_PART_SIZE: u64 = 5 << 30;
 /// Default part size.
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// Default number of parts uploading at once (per sink).
-pub const DEFAULT_PARTS_IN_FLIGHT: usize = 4;
+pub const DEFAULT_PARTS_IN_FLIGHT: usize = 3;
 /// S3's limit on parts per upload.
 const MAX_PARTS: i32 = 10_000;
 /// Parts per size tier: every this many parts the part size doubles, so a stream of unknown
-/// length never needs more than 10,000 parts (8 MiB × 1000 × (2¹⁰ − 1) ≈ 8 TiB > 5 TiB).
-const PARTS_PER_TIER: i32 = 1000;
+/// length never needs more than 10,000 parts (even from 5 MiB parts, 10,000 parts reach more than 5 TiB).
+const PARTS_PER_TIER: i32 = 900;
 /// Time the manifest may take beyond the run's deadline (one small PutObject with retries).
 const MANIFEST_GRACE: Duration = Duration::from_secs(10);
 /// Shortest time allowed for one CompleteMultipartUpload attempt.
 const COMPLETE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Time allowed to abort a failed multipart upload.
 const ABORT_BUDGET: Duration = Duration::from_secs(10);
+
+/// Punctuation allowed in a prefix besides letters and digits: S3's safe key characters
+/// and those of AWS principal ids (`AROA…:i-…`).
+const PREFIX_PUNCT: &str = "-_.!*'():=@+,";
+
+/// A prefix is `/`-separated components, none empty, `.` or `..`, of letters, digits and
+/// [`PREFIX_PUNCT`].
+fn prefix_ok(prefix: &str) -> bool {
+    prefix.len() <= 512
+        && prefix.split('/').all(|c| {
+            !c.is_empty()
+                && c != "."
+                && c != ".."
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || PREFIX_PUNCT.contains(ch))
+        })
+}
 
 /// `s3://BUCKET[/PREFIX]`, parsed and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,12 +96,11 @@ impl S3Url {
             return Err(format!("`{bucket}` is not a valid S3 bucket name"));
         }
         let prefix = prefix.trim_end_matches('/');
-        if !prefix.is_empty() {
-            check_relative_path(prefix).map_err(|_| {
-                format!(
-                    "prefix `{prefix}`: use `/`-separated names of letters, digits, `.`, `_`, `-`"
-                )
-            })?;
+        if !prefix.is_empty() && !prefix_ok(prefix) {
+            return Err(format!(
+                "prefix `{}`: use `/`-separated names of letters, digits and {PREFIX_PUNCT}",
+                prefix.escape_debug()
+            ));
         }
         Ok(Self {
             bucket: bucket.to_owned(),
@@ -1090,6 +1106,8 @@ mod tests {
             u.join(&["i-1", "c"]).to_string(),
             "s3://evidence-test/cases/ir-7/i-1/c"
         );
+        let principal = S3Url::parse("s3://evidence-test/e/AROAEXAMPLEID:i-0123/IR-1").unwrap();
+        assert_eq!(principal.prefix, "e/AROAEXAMPLEID:i-0123/IR-1");
         let bare = S3Url::parse("s3://evidence-test").unwrap();
         assert_eq!(bare.key("a"), "a");
         for bad in [
@@ -1099,6 +1117,9 @@ mod tests {
             "s3://ev",
             "s3://evidence-test/../x",
             "s3://evidence-test/a//b",
+            "s3://evidence-test/a b",
+            "s3://evidence-test/a\nb",
+            "s3://evidence-test/./x",
         ] {
             assert!(S3Url::parse(bad).is_err(), "{bad}");
         }
@@ -1108,8 +1129,8 @@ mod tests {
     fn part_size_grows_so_ten_thousand_parts_cover_five_tib() {
         let base = DEFAULT_PART_SIZE;
         assert_eq!(part_size_for(base, 1), base);
-        assert_eq!(part_size_for(base, 1000), base);
-        assert_eq!(part_size_for(base, 1001), base * 2);
+        assert_eq!(part_size_for(base, 900), base);
+        assert_eq!(part_size_for(base, 901), base * 2);
         let total: u64 = (1..=MAX_PARTS).map(|n| part_size_for(base, n)).sum();
         assert!(total > 5u64 << 40, "{total}");
         let total_min: u64 = (1..=MAX_PARTS)

@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Collect evidence from this host.
-    Collect(CollectArgs),
+    Collect(Box<CollectArgs>),
     /// Check a stored collection against its manifest.
     Verify(VerifyArgs),
     /// Inspect collector specs.
@@ -231,7 +231,7 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Collect(args) => collect(args),
+        Command::Collect(args) => collect(*args),
         Command::Verify(args) => verify(args),
         Command::Spec(cmd) => spec(cmd),
     }

@@ -2,7 +2,8 @@
 """Runs the whole test suite and writes TESTING.md: every test case, what it checks (its
 name, spelled out), and its result, grouped by suite. Run as root from the repository root:
 
-    python3 scripts/testing-table.py            # writes TESTING.md
+    python3 scripts/testing-table.py            # runs the tests, writes TESTING.md
+    python3 scripts/testing-table.py LOG        # from the saved output of a test run
 """
 import re
 import subprocess
@@ -24,16 +25,22 @@ def category(name):
 
 
 def main():
-    proc = subprocess.run(
-        ["cargo", "test", "--workspace", "--", "--test-threads=2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    if len(sys.argv) > 1:
+        with open(sys.argv[1]) as f:
+            text = f.read()
+        returncode = 0 if "FAILED" not in text else 1
+    else:
+        proc = subprocess.run(
+            ["cargo", "test", "--workspace", "--", "--test-threads=2"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        text, returncode = proc.stdout, proc.returncode
     suites = OrderedDict()
     suite = "?"
-    for line in proc.stdout.splitlines():
-        m = re.match(r"\s*Running (?:unittests )?(\S+)", line)
+    for line in text.splitlines():
+        m = re.match(r"\s*Running (?:unittests )?(\S+)(?: \(\S*/deps/([A-Za-z0-9_]+?)-[0-9a-f]+\))?", line)
         if m:
-            suite = m.group(1)
+            suite = m.group(1) if not m.group(2) else f"{m.group(2)}: {m.group(1)}"
             continue
         m = re.match(r"\s*Doc-tests (\S+)", line)
         if m:
@@ -62,7 +69,7 @@ def main():
     with open("TESTING.md", "w") as f:
         f.write("\n".join(out))
     print(f"{passed}/{total} passed; TESTING.md written")
-    return 0 if proc.returncode == 0 else 1
+    return returncode
 
 
 if __name__ == "__main__":

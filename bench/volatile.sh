@@ -3,14 +3,18 @@
 # zoos of growing size. Reports wall time and CPU time (hyperfine) and peak RSS
 # (/usr/bin/time -v) as a Markdown table.
 #
-# Usage: bench/volatile.sh [ZOO_SIZES...]     (default: 0 500 2000 5000; run as root)
+# Usage: [VESTIGE_BIN=path] bench/volatile.sh [ZOO_SIZES...]   (default: 0 500 2000 5000; root)
 # Needs: hyperfine, python3, /usr/bin/time (Debian: apt-get install hyperfine time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(0 500 2000 5000)
-cargo build --release -p vestige >/dev/null
-bin=$PWD/target/release/vestige
+# VESTIGE_BIN picks a binary already built (e.g. the static one from packaging/build-static.sh).
+bin=${VESTIGE_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release -p vestige >/dev/null
+  bin=$PWD/target/release/vestige
+fi
 spec=$PWD/bench/volatile.yaml
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -73,6 +73,17 @@ impl ZooRun {
 /// COLLECT_ARGS` inside it, and returns what it found. Needs root and python3
 /// (`$VESTIGE_TEST_PYTHON` overrides the interpreter).
 pub fn run_zoo(work: &Path, collect_args: &[&str]) -> Result<ZooRun, String> {
+    run_zoo_as(work, collect_args, None)
+}
+
+/// Like [`run_zoo`]; with `hostname`, the zoo is also a host of its own: private UTS and
+/// network namespaces (loopback up, nothing else), so its collection holds only the zoo's
+/// processes and sockets, under that host name.
+pub fn run_zoo_as(
+    work: &Path,
+    collect_args: &[&str],
+    hostname: Option<&str>,
+) -> Result<ZooRun, String> {
     // /proc/self belongs to the effective uid.
     let euid = std::fs::metadata("/proc/self")
         .map(|m| m.uid())
@@ -100,8 +111,13 @@ pub fn run_zoo(work: &Path, collect_args: &[&str]) -> Result<ZooRun, String> {
             }
         });
     }
+    command.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
+    if let Some(name) = hostname {
+        command
+            .args(["--uts", "--net"])
+            .env("VESTIGE_ZOO_HOSTNAME", name);
+    }
     let mut child = command
-        .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
         .arg(&python)
         .arg(&script)
         .arg("run")

@@ -362,6 +362,11 @@ def run(argv):
         sys.exit("usage: zoo.py run --vestige BIN --work DIR [-- COLLECT_ARGS...]")
     work = os.path.abspath(args["--work"])
     os.makedirs(work, exist_ok=True)
+    # A host of its own: run with `unshare --uts --net ...` too, and name it here.
+    hostname = os.environ.get("VESTIGE_ZOO_HOSTNAME")
+    if hostname:
+        socket.sethostname(hostname)
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 
     def on_alarm(_sig, _frame):
         raise ZooError(f"watchdog: the zoo ran longer than {WATCHDOG_SECONDS}s")

@@ -1,0 +1,524 @@
+//! Hunting across a fleet: ten collections under one case directory — three process zoos and
+//! seven quiet hosts, each in private PID, mount, UTS and network namespaces so that a
+//! collection holds only what was planted there — and every query of the hunt pack
+//! (packaging/hunts/*.sql) run through the local engine over the schema of the Athena table
+//! definitions (packaging/athena/tables.sql). Each query must return the planted rows and
+//! only those.
+
+use e2e::zoo::{run_zoo_as, ZooRun};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CASE: &str = "CASE-0042";
+/// Every login planted after this time is "new"; one older login is planted too.
+const SINCE: &str = "2026-11-30T00:00:00Z";
+/// The remote address the "connections to an address" hunt looks for.
+const PLANTED_ADDRESS: &str = "198.51.100.23";
+
+const ZOO_SPEC: &str = "name: fleet-zoo
+artifacts:
+  - {name: processes, collect: processes}
+  - {name: connections, collect: connections}
+  - {name: memory_maps, collect: memory_maps}
+  - {name: open_files, collect: open_files}
+  - {name: hidden_processes, collect: hidden_processes}
+  - {name: kernel_modules, collect: kernel_modules}
+  - {name: system, collect: system}
+";
+
+const HOST_SPEC: &str = "name: fleet-host
+artifacts:
+  - {name: processes, collect: processes}
+  - {name: connections, collect: connections}
+  - {name: memory_maps, collect: memory_maps}
+  - {name: hidden_processes, collect: hidden_processes}
+  - {name: kernel_modules, collect: kernel_modules}
+  - {name: system, collect: system}
+  - {name: logins, collect: logins}
+  - {name: users, collect: users}
+";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// One glibc `struct utmp` record (384 bytes, little-endian): a USER_PROCESS login.
+fn wtmp_login(user: &str, line: &str, host: &str, secs: u32, addr: [u8; 4]) -> Vec<u8> {
+    let mut b = vec![0u8; 384];
+    b[0..2].copy_from_slice(&7i16.to_le_bytes());
+    b[4..8].copy_from_slice(&4242i32.to_le_bytes());
+    b[8..8 + line.len()].copy_from_slice(line.as_bytes());
+    b[44..44 + user.len()].copy_from_slice(user.as_bytes());
+    b[76..76 + host.len()].copy_from_slice(host.as_bytes());
+    b[340..344].copy_from_slice(&secs.to_le_bytes());
+    b[348..352].copy_from_slice(&addr);
+    b
+}
+
+/// A quiet host: `plant` (sh) runs first in the host's namespaces and writes the pids it
+/// planted to `$WORK/pids/NAME`; then vestige collects into `$WORK/out`.
+fn quiet_host(dir: &Path, host: &str, plant: &str, root_setup: impl Fn(&Path)) -> PathBuf {
+    let work = dir.join(host);
+    let root = work.join("root");
+    for d in ["etc", "var/log", "pids"] {
+        std::fs::create_dir_all(if d == "pids" {
+            work.join(d)
+        } else {
+            root.join(d)
+        })
+        .unwrap();
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nops:x:1000:1000:Ops:/home/ops:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nops:x:1000:\n").unwrap();
+    std::fs::write(root.join("var/log/wtmp"), b"").unwrap();
+    root_setup(&root);
+    let spec = work.join("spec.yaml");
+    std::fs::write(&spec, HOST_SPEC).unwrap();
+    let script = format!(
+        r#"set -eu
+hostname "$HOST"
+ip link set lo up
+mount -t tmpfs tmpfs /dev/shm
+wait_exec() {{
+  i=0
+  while [ "$(readlink "/proc/$1/exe" 2>/dev/null)" != "$2" ]; do
+    i=$((i + 1)); [ "$i" -lt 200 ] || {{ echo "pid $1 never ran $2" >&2; exit 1; }}
+    sleep 0.05
+  done
+}}
+{plant}
+exec "$VESTIGE" collect --quiet --spec "$WORK/spec.yaml" --root "$WORK/root" --out "$WORK/out"
+"#
+    );
+    let out = Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--uts",
+            "--net",
+            "--kill-child",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env("HOST", host)
+        .env("WORK", &work)
+        .env("VESTIGE", e2e::vestige_bin())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{host}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = e2e::summary(&out);
+    assert_eq!(summary["errors"], 0, "{host}: {summary}");
+    PathBuf::from(summary["location"].as_str().unwrap())
+}
+
+fn planted_pid(dir: &Path, host: &str, name: &str) -> u64 {
+    let text = std::fs::read_to_string(dir.join(host).join("pids").join(name)).unwrap();
+    text.trim().parse().unwrap()
+}
+
+/// Moves a collection root to CASE/<host>/<collection-id>/.
+fn file_under_case(case_dir: &Path, root: &Path, host: &str) {
+    let dest = case_dir.join(host).join(root.file_name().unwrap());
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::rename(root, &dest).unwrap();
+}
+
+fn hunt(case_dir: &Path, query: &str, params: &[(&str, &str)]) -> Vec<Value> {
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo().join("packaging/hunts/hunt.py"))
+        .args(["--format", "jsonl"])
+        .arg(repo().join("packaging/hunts").join(query))
+        .arg(case_dir);
+    for (k, v) in params {
+        cmd.arg("--param").arg(format!("{k}={v}"));
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn host_pid_set(rows: &[Value]) -> BTreeSet<(String, Option<u64>)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r["host_id"].as_str().unwrap().to_string(),
+                r["pid"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+fn set(items: &[(&str, Option<u64>)]) -> BTreeSet<(String, Option<u64>)> {
+    items.iter().map(|(h, p)| (h.to_string(), *p)).collect()
+}
+
+#[test]
+fn hunt_pack_finds_the_planted_rows_and_only_those() {
+    if std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .ok()
+        != Some(0)
+    {
+        panic!("the fleet test needs root (namespaces, mounts)");
+    }
+    let _ = Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .status()
+        .ok()
+        .filter(|s| s.success())
+        .expect("python3 with duckdb (pip install duckdb)");
+    // Not under /tmp: the zoo's executables must not look like ones run from a temp dir.
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let case_dir = tmp.path().join("cases").join(CASE);
+    let dir = tmp.path().join("hosts");
+
+    // Three zoos, each a host of its own.
+    let zoo_spec = tmp.path().join("zoo-spec.yaml");
+    std::fs::write(&zoo_spec, ZOO_SPEC).unwrap();
+    let mut zoos: Vec<(String, ZooRun)> = Vec::new();
+    for name in ["zoo-a", "zoo-b", "zoo-c"] {
+        let run = run_zoo_as(
+            &dir.join(name),
+            &["--spec", zoo_spec.to_str().unwrap()],
+            Some(name),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(run.summary["host_id"], name);
+        file_under_case(&case_dir, &run.root, name);
+        zoos.push((name.to_string(), run));
+    }
+
+    // Seven quiet hosts, five of them with one thing planted.
+    let sleep = "$(readlink -f \"$(command -v sleep)\")";
+    let plants: Vec<(&str, String)> = vec![
+        (
+            "web-1",
+            format!(
+                "env LD_PRELOAD=/opt/hook/libhook.so sleep 300 2>/dev/null &\n\
+                 echo $! > \"$WORK/pids/preload\"; wait_exec $! {sleep}"
+            ),
+        ),
+        (
+            "web-2",
+            format!(
+                "cp {sleep} /dev/shm/kworker\n/dev/shm/kworker 300 &\n\
+                 echo $! > \"$WORK/pids/shm\"; wait_exec $! /dev/shm/kworker"
+            ),
+        ),
+        ("web-3", String::new()),
+        // /etc as this host's processes see it, with an /etc/ld.so.preload added.
+        (
+            "web-4",
+            "cp -a /etc \"$WORK/etc\"\n\
+             printf '# added by the intruder\\n/usr/lib/libsystem.so\\n' > \"$WORK/etc/ld.so.preload\"\n\
+             mount --bind \"$WORK/etc\" /etc"
+                .to_string(),
+        ),
+        (
+            "web-5",
+            format!(
+                "ip addr add {PLANTED_ADDRESS}/32 dev lo\n\
+                 python3 -c '\n\
+import os, socket, time\n\
+s = socket.socket(); s.bind((\"{PLANTED_ADDRESS}\", 4444)); s.listen(1)\n\
+c = socket.create_connection((\"{PLANTED_ADDRESS}\", 4444)); a, _ = s.accept()\n\
+open(os.environ[\"WORK\"] + \"/pids/ready\", \"w\").write(str(c.getsockname()[1]))\n\
+time.sleep(300)' &\n\
+                 echo $! > \"$WORK/pids/listener\"\n\
+                 i=0; while [ ! -s \"$WORK/pids/ready\" ]; do i=$((i+1)); [ $i -lt 200 ]; sleep 0.05; done"
+            ),
+        ),
+        (
+            "web-6",
+            "cp -a /etc \"$WORK/etc\"\n\
+             printf '# nothing preloaded\\n' > \"$WORK/etc/ld.so.preload\"\n\
+             mount --bind \"$WORK/etc\" /etc"
+                .to_string(),
+        ),
+        ("web-7", String::new()),
+    ];
+    let new_login = 1_796_000_000u32; // 2026-11-30T...; after SINCE
+    let old_login = 1_700_000_000u32; // 2023-11-14, before SINCE
+    for (host, plant) in &plants {
+        let root = quiet_host(&dir, host, plant, |root| match *host {
+            "web-3" => {
+                let mut w = wtmp_login("ops", "pts/0", "203.0.113.7", old_login, [10, 0, 0, 9]);
+                w.extend(wtmp_login(
+                    "root",
+                    "pts/1",
+                    "203.0.113.7",
+                    new_login,
+                    [203, 0, 113, 7],
+                ));
+                std::fs::write(root.join("var/log/wtmp"), w).unwrap();
+            }
+            _ => {}
+        });
+        file_under_case(&case_dir, &root, host);
+    }
+
+    // Ten collections under one case prefix.
+    let manifests: Vec<_> = walk(&case_dir)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "manifest.json"))
+        .collect();
+    assert_eq!(manifests.len(), 10, "{manifests:?}");
+
+    let zoo_pid = |zoo: &str, member: &str| -> u64 {
+        zoos.iter().find(|(n, _)| n == zoo).unwrap().1.pid(member)
+    };
+    let zoo_names = ["zoo-a", "zoo-b", "zoo-c"];
+
+    // Deleted or memfd executables: three per zoo; the binary whose *name* ends in
+    // " (deleted)" is not one of them.
+    let rows = hunt(&case_dir, "deleted_executables.sql", &[]);
+    let mut want = BTreeSet::new();
+    for z in zoo_names {
+        for m in ["deleted_exe", "linked_exe", "memfd_exe"] {
+            want.insert((z.to_string(), Some(zoo_pid(z, m))));
+        }
+    }
+    assert_eq!(host_pid_set(&rows), want, "{rows:#?}");
+    assert!(rows.iter().all(|r| r["case_id"] == CASE));
+    assert!(rows.iter().all(|r| r["exe_sha256"].is_string()));
+
+    // Executables in writable directories: only web-2's copy in /dev/shm.
+    let rows = hunt(&case_dir, "writable_dir_executables.sql", &[]);
+    assert_eq!(
+        host_pid_set(&rows),
+        set(&[("web-2", Some(planted_pid(&dir, "web-2", "shm")))]),
+        "{rows:#?}"
+    );
+    assert_eq!(rows[0]["exe"], "/dev/shm/kworker");
+
+    // RWX / anonymous executable memory: the zoo's rwx member, at the address it reported.
+    let rows = hunt(&case_dir, "rwx_mappings.sql", &[]);
+    let want: BTreeSet<_> = zoo_names
+        .iter()
+        .map(|z| (z.to_string(), Some(zoo_pid(z, "rwx"))))
+        .collect();
+    assert_eq!(host_pid_set(&rows), want, "{rows:#?}");
+    for (z, run) in &zoos {
+        let addr = run.member("rwx")["addr"].as_u64().unwrap();
+        assert!(
+            rows.iter().any(|r| r["host_id"] == z.as_str()
+                && r["start"] == format!("0x{addr:x}")
+                && r["perms"].as_str().unwrap().starts_with("rwx")),
+            "{z}: no rwx row at 0x{addr:x}: {rows:#?}"
+        );
+    }
+
+    // LD_PRELOAD: web-1's process environment and web-4's /etc/ld.so.preload (web-6's file
+    // holds only a comment).
+    let rows = hunt(&case_dir, "ld_preload.sql", &[]);
+    assert_eq!(
+        host_pid_set(&rows),
+        set(&[
+            ("web-1", Some(planted_pid(&dir, "web-1", "preload"))),
+            ("web-4", None)
+        ]),
+        "{rows:#?}"
+    );
+    let env_row = rows.iter().find(|r| r["host_id"] == "web-1").unwrap();
+    assert_eq!(env_row["value"], "LD_PRELOAD=/opt/hook/libhook.so");
+
+    // Unusual listeners: each zoo's TCP listener and its wildcard UDP socket (in a network
+    // namespace of its own), and web-5's port 4444.
+    let rows = hunt(&case_dir, "unusual_listeners.sql", &[]);
+    let got: BTreeSet<(String, String, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["host_id"].as_str().unwrap().to_string(),
+                r["protocol"].as_str().unwrap().to_string(),
+                r["local_port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut want = BTreeSet::new();
+    for (z, run) in &zoos {
+        let port = |m: &str| run.member(m)["port"].as_u64().unwrap();
+        want.insert((z.clone(), "tcp".to_string(), port("tcp_server")));
+        want.insert((z.clone(), "udp".to_string(), port("netns_udp")));
+    }
+    want.insert(("web-5".to_string(), "tcp".to_string(), 4444));
+    assert_eq!(got, want, "{rows:#?}");
+    let web5 = rows.iter().find(|r| r["host_id"] == "web-5").unwrap();
+    assert_eq!(web5["pid"], planted_pid(&dir, "web-5", "listener"));
+    assert_eq!(web5["comm"], "python3");
+
+    // Who talks to the planted address: web-5's client and the accepted socket, both owned by
+    // the planted process.
+    let rows = hunt(
+        &case_dir,
+        "connections_to_address.sql",
+        &[("address", PLANTED_ADDRESS)],
+    );
+    let client_port: u64 = std::fs::read_to_string(dir.join("web-5/pids/ready"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let got: BTreeSet<(String, u64, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["host_id"].as_str().unwrap().to_string(),
+                r["local_port"].as_u64().unwrap(),
+                r["remote_port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<_> = [
+        ("web-5".to_string(), client_port, 4444),
+        ("web-5".to_string(), 4444, client_port),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want, "{rows:#?}");
+    let listener = planted_pid(&dir, "web-5", "listener");
+    assert!(rows.iter().all(|r| r["pid"] == listener), "{rows:#?}");
+
+    // New logins: web-3's recent root login only, not the older one.
+    let rows = hunt(&case_dir, "new_logins.sql", &[("since", SINCE)]);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["host_id"], "web-3");
+    assert_eq!(rows[0]["user"], "root");
+    assert_eq!(rows[0]["remote_host"], "203.0.113.7");
+    let all = hunt(
+        &case_dir,
+        "new_logins.sql",
+        &[("since", "1970-01-01T00:00:00Z")],
+    );
+    assert_eq!(all.len(), 2, "{all:#?}");
+
+    // Hidden processes: each zoo's process whose /proc entry is masked by a bind mount.
+    let rows = hunt(&case_dir, "hidden_processes.sql", &[]);
+    let want: BTreeSet<_> = zoo_names
+        .iter()
+        .map(|z| (z.to_string(), Some(zoo_pid(z, "masked"))))
+        .collect();
+    assert_eq!(host_pid_set(&rows), want, "{rows:#?}");
+
+    // Kernel taint cannot be planted: the query must agree with the records themselves.
+    let rows = hunt(&case_dir, "kernel_taint.sql", &[]);
+    let mut want = BTreeSet::new();
+    for m in &manifests {
+        let root = m.parent().unwrap();
+        let host = root
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        for r in e2e::artifact_records(root, "system") {
+            if r["tainted"].as_u64().unwrap_or(0) != 0 {
+                want.insert((host.to_string(), "kernel".to_string()));
+            }
+        }
+        for r in e2e::artifact_records(root, "kernel_modules") {
+            if r["taint"].as_str().is_some_and(|t| !t.is_empty())
+                || r["missing_from_proc_modules"] == true
+            {
+                want.insert((host.to_string(), "module".to_string()));
+            }
+        }
+    }
+    let got: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["host_id"].as_str().unwrap().to_string(),
+                r["source"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{rows:#?}");
+}
+
+#[test]
+fn a_tampered_record_artifact_is_left_out_and_named() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let out = Command::new(e2e::vestige_bin())
+        .args(["collect", "--quiet", "--spec", "minimal", "--out"])
+        .arg(tmp.path().join(CASE))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let root = PathBuf::from(e2e::summary(&out)["location"].as_str().unwrap());
+    let hunt_count = |query: &str| -> (usize, String) {
+        let out = Command::new("python3")
+            .arg(repo().join("packaging/hunts/hunt.py"))
+            .args(["--format", "jsonl"])
+            .arg(repo().join("packaging/hunts").join(query))
+            .arg(tmp.path().join(CASE))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        (
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    std::fs::write(tmp.path().join("all.sql"), "SELECT pid FROM processes").unwrap();
+    let q = tmp.path().join("all.sql");
+    let (before, _) = hunt_count(q.to_str().unwrap());
+    assert!(before > 0);
+    // Append a forged record as a second zstd frame: still valid zstd JSONL, wrong hash.
+    let forged = zstd::encode_all(&b"{\"pid\": 999999}\n"[..], 3).unwrap();
+    let path = root.join("artifacts/processes.jsonl.zst");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend(forged);
+    std::fs::write(&path, bytes).unwrap();
+    let (after, stderr) = hunt_count(q.to_str().unwrap());
+    assert_eq!(after, 0, "the tampered artifact must not be read");
+    assert!(
+        stderr.contains("processes.jsonl.zst") && stderr.contains("does not match"),
+        "{stderr}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -29,6 +29,10 @@ fi
 python3 -c 'import moto.server' 2>/dev/null && command -v cfn-lint >/dev/null \
   || python3 -m pip install -q 'moto[server]' cfn-lint \
   || python3 -m pip install -q --break-system-packages 'moto[server]' cfn-lint
+# The hunt pack's local engine (DuckDB) and an independent SQL parser for the Athena DDL.
+python3 -c 'import duckdb, sqlglot' 2>/dev/null \
+  || python3 -m pip install -q duckdb sqlglot \
+  || python3 -m pip install -q --break-system-packages duckdb sqlglot
 
 # --- build and test ---
 cargo fmt --all -- --check

@@ -89,6 +89,11 @@ struct S3ClientArgs {
 /// How `collect --s3` stores objects.
 #[derive(Debug, Clone, Args)]
 struct S3UploadArgs {
+    /// Insert the caller's AWS user id (STS GetCallerIdentity; ROLE_ID:INSTANCE_ID for an
+    /// instance profile) as a key segment after PREFIX, so a bucket policy on aws:userid can
+    /// keep each instance to its own keys: PREFIX/USER_ID/HOST/COLLECTION.
+    #[arg(long)]
+    s3_caller_prefix: bool,
     /// Multipart part size (at least 5MiB); doubles every 900 parts so no upload needs more
     /// than 10,000.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
@@ -328,6 +333,7 @@ impl CollectArgs {
             || u.sse.is_some()
             || u.sse_kms_key_id.is_some()
             || u.fallback_out.is_some()
+            || u.s3_caller_prefix
     }
 }
 
@@ -507,8 +513,15 @@ mod s3 {
         let parts_in_flight = usize::from(up.parts_in_flight);
         let legal_hold = up.legal_hold;
         let fallback = up.fallback_out.clone();
+        let caller_prefix = up.s3_caller_prefix;
         Ok(Box::new(move |id: &Identity| {
-            let root = base.join(&[&id.host_id, &id.collection_id]);
+            let root = if caller_prefix {
+                let caller = crate::sink::s3::caller_user_id(&client)
+                    .map_err(|e| format!("--s3-caller-prefix: {e}"))?;
+                base.join(&[&caller, &id.host_id, &id.collection_id])
+            } else {
+                base.join(&[&id.host_id, &id.collection_id])
+            };
             let opts = S3Options {
                 client: client.clone(),
                 part_size,

@@ -522,3 +522,145 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn athena_ddl_and_hunts_parse_and_match_the_local_engine() {
+    let out = Command::new("python3")
+        .arg(repo().join("tests/support/check_athena_ddl.py"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ok ddl processes"), "{stdout}");
+    assert!(
+        stdout.contains("ok hunt deleted_executables.sql"),
+        "{stdout}"
+    );
+}
+
+/// Collections written by `--s3-caller-prefix` under one case prefix (the layout the fleet
+/// document uses), then indexed for Athena: one symlink manifest per record artifact, pointing
+/// at the object whose hash the manifest holds; a manifest out of place is left out.
+#[test]
+fn case_prefix_in_s3_is_indexed_for_athena() {
+    use e2e::moto::{aws_env, Moto};
+    let moto = Moto::start();
+    moto.create_locked_bucket("evidence-test", "GOVERNANCE", 1);
+    moto.boto("s3.create_bucket(Bucket='analysis-test')");
+    let mut roots = Vec::new();
+    for _ in 0..2 {
+        let mut cmd = Command::new(e2e::vestige_bin());
+        aws_env(&mut cmd);
+        let out = cmd
+            .args([
+                "collect",
+                "--quiet",
+                "--spec",
+                "minimal",
+                "--s3-caller-prefix",
+            ])
+            .args(["--s3", &format!("s3://evidence-test/evidence/{CASE}")])
+            .args(["--endpoint-url", &moto.endpoint()])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let location = e2e::summary(&out)["location"].as_str().unwrap().to_string();
+        roots.push(location);
+    }
+    // evidence/CASE/<caller user id>/<host>/<collection>
+    let caller = moto.boto("print(boto3.client('sts', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1').get_caller_identity()['UserId'])");
+    let caller = caller.trim();
+    assert!(!caller.is_empty());
+    for r in &roots {
+        let rest = r
+            .strip_prefix(&format!("s3://evidence-test/evidence/{CASE}/{caller}/"))
+            .unwrap_or_else(|| panic!("{r} is not below the case and caller"));
+        assert_eq!(rest.split('/').count(), 2, "{r}");
+    }
+    // A manifest whose collection id does not match its place is not indexed.
+    moto.boto(&format!(
+        "s3.put_object(Bucket='evidence-test', Key='evidence/{CASE}/forged/manifest.json', \
+         Body=b'{{\"host_id\": \"h\", \"collection_id\": \"other\", \"artifacts\": []}}', \
+         ChecksumAlgorithm='SHA256')"
+    ));
+
+    let mut cmd = Command::new("python3");
+    aws_env(&mut cmd);
+    let out = cmd
+        .arg(repo().join("packaging/athena/index-case.py"))
+        .args([
+            "index",
+            "--evidence",
+            &format!("s3://evidence-test/evidence/{CASE}"),
+        ])
+        .args(["--index", "s3://analysis-test/vestige-index"])
+        .args(["--endpoint-url", &moto.endpoint()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one manifest left out: {stderr}"
+    );
+    assert!(stderr.contains("forged/manifest.json"), "{stderr}");
+    assert!(
+        stderr.contains("2 collections, 4 record artifacts indexed, 1 left out"),
+        "{stderr}"
+    );
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    assert!(stdout
+        .lines()
+        .all(|l| l.starts_with("ALTER TABLE `vestige`.`")
+            && l.contains("ADD IF NOT EXISTS PARTITION")));
+
+    let listing = moto.list("analysis-test", "vestige-index/");
+    let keys: Vec<String> = listing.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    for r in &roots {
+        let prefix = r.strip_prefix("s3://evidence-test/").unwrap();
+        let manifest: Value =
+            serde_json::from_slice(&moto.get("evidence-test", &format!("{prefix}/manifest.json")))
+                .unwrap();
+        for table in ["processes", "connections"] {
+            let link = format!(
+                "vestige-index/{table}/case_id={CASE}/host_id={}/collection_id={}/symlink.txt",
+                manifest["host_id"].as_str().unwrap(),
+                manifest["collection_id"].as_str().unwrap()
+            );
+            assert!(keys.contains(&link), "{link} not in {keys:?}");
+            let target = String::from_utf8(moto.get("analysis-test", &link)).unwrap();
+            let key = target
+                .trim()
+                .strip_prefix("s3://evidence-test/")
+                .unwrap()
+                .to_string();
+            let entry = manifest["artifacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| {
+                    a["kind"] == table
+                        && a["path"]
+                            .as_str()
+                            .is_some_and(|p| p.ends_with(".jsonl.zst"))
+                })
+                .unwrap();
+            assert_eq!(key, format!("{prefix}/{}", entry["path"].as_str().unwrap()));
+            assert_eq!(
+                e2e::sha256_hex(&moto.get("evidence-test", &key)),
+                entry["stored_sha256"].as_str().unwrap()
+            );
+        }
+    }
+}

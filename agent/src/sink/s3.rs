@@ -279,7 +279,7 @@ fn new_runtime() -> Result<Runtime, String> {
         .map_err(|e| format!("cannot start the S3 runtime: {e}"))
 }
 
-async fn new_client(opts: &ClientOptions) -> Result<Client, String> {
+async fn sdk_config(opts: &ClientOptions) -> Result<aws_config::SdkConfig, String> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
             RetryConfig::standard()
@@ -303,6 +303,11 @@ async fn new_client(opts: &ClientOptions) -> Result<Client, String> {
     if conf.region().is_none() {
         return Err("no AWS region: give --region or set AWS_REGION".into());
     }
+    Ok(conf)
+}
+
+async fn new_client(opts: &ClientOptions) -> Result<Client, String> {
+    let conf = sdk_config(opts).await?;
     let custom_endpoint = conf.endpoint_url().is_some();
     let s3conf = aws_sdk_s3::config::Builder::from(&conf)
         .force_path_style(custom_endpoint)
@@ -310,6 +315,42 @@ async fn new_client(opts: &ClientOptions) -> Result<Client, String> {
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .build();
     Ok(Client::from_conf(s3conf))
+}
+
+/// The caller's AWS user id (IAM's `aws:userid`: `ROLE_ID:INSTANCE_ID` for an EC2 instance
+/// profile) from STS GetCallerIdentity, which needs no permission. A bucket policy can confine
+/// each instance to keys below its own user id. Bounded: 3 attempts of at most 5 s.
+pub fn caller_user_id(opts: &ClientOptions) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime for STS: {e}"))?;
+    rt.block_on(async {
+        let short = ClientOptions {
+            max_attempts: opts.max_attempts.clamp(1, 3),
+            attempt_timeout: opts.attempt_timeout.min(Duration::from_secs(5)),
+            ..opts.clone()
+        };
+        let conf = sdk_config(&short).await?;
+        let sts = aws_sdk_sts::Client::new(&conf);
+        let out = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| format!("STS GetCallerIdentity: {}", DisplayErrorContext(&e)))?;
+        let id = out
+            .user_id()
+            .ok_or("STS GetCallerIdentity returned no UserId")?
+            .to_owned();
+        if prefix_ok(&id) && !id.contains('/') {
+            Ok(id)
+        } else {
+            Err(format!(
+                "caller user id `{}` cannot be a key segment",
+                id.escape_debug()
+            ))
+        }
+    })
 }
 
 fn b64_sha256(bytes: &[u8]) -> String {

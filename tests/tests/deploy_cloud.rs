@@ -112,16 +112,41 @@ fn evidence_bucket_locks_encrypts_and_scopes_writes_per_instance() {
         "version deletes are denied unconditionally"
     );
 
-    // The instance may only put (and abort its uploads) under PREFIX/${aws:userid}/.
+    // The instance may only put (and abort its uploads) under PREFIX/CASE/${aws:userid}/, and
+    // nowhere else its user id could be placed deeper in a key.
     let inst = statements(&r["InstanceWritePolicy"]["Properties"]["PolicyDocument"]);
-    assert_eq!(inst.len(), 1);
+    assert_eq!(inst.len(), 2);
+    for s in &inst {
+        let mut actions = as_list(&s["Action"]);
+        actions.sort();
+        assert_eq!(actions, ["s3:AbortMultipartUpload", "s3:PutObject"]);
+        assert!(!s["Action"].to_string().contains('*'));
+    }
     assert_eq!(inst[0]["Effect"], "Allow");
-    let mut actions = as_list(&inst[0]["Action"]);
-    actions.sort();
-    assert_eq!(actions, ["s3:AbortMultipartUpload", "s3:PutObject"]);
-    let resource = inst[0]["Resource"]["!Sub"].as_str().unwrap();
-    assert_eq!(resource, "${EvidenceBucket.Arn}/${Prefix}/${!aws:userid}/*");
-    assert!(!inst[0]["Action"].to_string().contains('*'));
+    let allow = inst[0]["Resource"]["!Sub"].as_str().unwrap();
+    assert_eq!(allow, "${EvidenceBucket.Arn}/${Prefix}/*/${!aws:userid}/*");
+    assert_eq!(inst[1]["Effect"], "Deny");
+    let deny = inst[1]["Resource"]["!Sub"].as_str().unwrap();
+    assert_eq!(deny, "${EvidenceBucket.Arn}/${Prefix}/*/*/${!aws:userid}/*");
+    // Evaluate the two patterns as IAM does ('*' matches any run of characters, '/' too).
+    let arn = |key: &str| format!("arn:aws:s3:::b/{key}");
+    let sub = |p: &str| {
+        p.replace("${EvidenceBucket.Arn}", "arn:aws:s3:::b")
+            .replace("${Prefix}", "evidence")
+            .replace("${!aws:userid}", "AROAX:i-1")
+    };
+    let allowed = |key: &str| iam_glob(&sub(allow), &arn(key)) && !iam_glob(&sub(deny), &arn(key));
+    assert!(allowed(
+        "evidence/IR-7/AROAX:i-1/i-1/20261204T000000Z-ab/manifest.json"
+    ));
+    assert!(!allowed(
+        "evidence/IR-7/AROAX:i-2/i-2/20261204T000000Z-ab/manifest.json"
+    ));
+    assert!(!allowed(
+        "evidence/IR-7/AROAX:i-2/i-2/c/AROAX:i-1/manifest.json"
+    ));
+    assert!(!allowed("evidence/AROAX:i-1/x"));
+    assert!(!allowed("other/IR-7/AROAX:i-1/x"));
 
     // The responder reads and verifies but cannot write or delete evidence.
     let resp = &r["ResponderRole"]["Properties"]["Policies"][0]["PolicyDocument"];
@@ -552,7 +577,7 @@ fn pretermination_hooks_termination_and_spot_warnings_into_the_capture_runbook()
     assert_eq!(complete["inputs"]["LifecycleActionResult"], "CONTINUE");
     assert!(step_index(runbook, "recordSummary") < step_index(runbook, "completeLifecycleAction"));
     // Whatever happens to the collection, the runbook reaches the lifecycle decision.
-    for s in ["resolveKeyPrefix", "collect", "recordSummary"] {
+    for s in ["collect", "recordSummary"] {
         assert!(
             steps[step_index(runbook, s)]["onFailure"]
                 .as_str()
@@ -608,4 +633,27 @@ fn pretermination_hooks_termination_and_spot_warnings_into_the_capture_runbook()
         .as_u64()
         .unwrap();
     assert!(spot_max <= 100);
+}
+
+/// IAM's ARN wildcard match: `*` is any run of characters (including `/`), `?` one character.
+fn iam_glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }

@@ -353,7 +353,7 @@ fn ssm_uses_the_golden_binary_and_passes_arguments_output_and_exit_code_through(
     let run = SsmRun {
         params: params(&[
             ("Bucket", "evidence-test"),
-            ("Prefix", "evidence/AROAEXAMPLEID:i-0123456789abcdef0"),
+            ("Prefix", "evidence"),
             ("CaseId", "IR-7"),
             ("Profile", "minimal"),
             ("KmsKeyId", "alias/vestige-evidence"),
@@ -388,7 +388,7 @@ fn ssm_uses_the_golden_binary_and_passes_arguments_output_and_exit_code_through(
     let joined = argv.join(" ");
     assert!(argv.first() == Some(&"collect"), "{joined}");
     for want in [
-        "--s3 s3://evidence-test/evidence/AROAEXAMPLEID:i-0123456789abcdef0/IR-7",
+        "--s3 s3://evidence-test/evidence/IR-7 --s3-caller-prefix",
         "--spec minimal",
         "--deadline 75s",
         "--retention-days 30",
@@ -421,7 +421,7 @@ fn good_run(golden: bool) {
     let mut run = SsmRun {
         params: params(&[
             ("Bucket", "evidence-test"),
-            ("Prefix", "evidence/AROAEXAMPLEID:i-0123456789abcdef0"),
+            ("Prefix", "evidence"),
             ("CaseId", "IR-1"),
             ("Profile", "minimal"),
             ("ExecutionTimeout", "120"),
@@ -440,10 +440,11 @@ fn good_run(golden: bool) {
     assert_eq!(r.exit_code, Some(0), "{r:?}");
     let s = r.summary();
     let location = s["location"].as_str().unwrap();
-    assert!(
-        location.starts_with("s3://evidence-test/evidence/AROAEXAMPLEID:i-0123456789abcdef0/IR-1/"),
-        "{s}"
-    );
+    // PREFIX/CASE/<caller user id>/<host>/<collection>
+    let below_case = location
+        .strip_prefix("s3://evidence-test/evidence/IR-1/")
+        .unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(below_case.split('/').count(), 3, "{s}");
     assert!(r.stdout.lines().last().unwrap().len() <= 2500);
     let keys = moto.keys("evidence-test");
     assert!(

@@ -66,7 +66,9 @@ def s3_client(endpoint_url):
         import boto3
     except ImportError:
         raise SystemExit("index-case: needs boto3 (pip install boto3)")
-    return boto3.client("s3", endpoint_url=endpoint_url or None)
+    return boto3.client(
+        "s3", endpoint_url=endpoint_url or None, region_name=os.environ.get("AWS_REGION") or None
+    )
 
 
 def sql_str(s):

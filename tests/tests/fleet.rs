@@ -664,3 +664,233 @@ fn case_prefix_in_s3_is_indexed_for_athena() {
         }
     }
 }
+
+/// `fleet.py collect` against moto's SSM: the collect document is registered, three of four
+/// instances carry the tag, and the command reaches exactly those three with the rate controls
+/// and parameters given.
+#[test]
+fn fleet_collect_sends_the_document_to_tagged_instances_with_rate_controls() {
+    use e2e::moto::{aws_env, Moto};
+    let moto = Moto::start();
+    let doc = std::fs::read_to_string(repo().join("packaging/ssm/vestige-collect.yaml")).unwrap();
+    let tagged = moto.boto(&format!(
+        "ssm = boto3.client('ssm', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1')\n\
+         ec2 = boto3.client('ec2', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1')\n\
+         ssm.create_document(Content={doc:?}, Name='vestige-collect', DocumentType='Command', DocumentFormat='YAML')\n\
+         tags = [{{'ResourceType': 'instance', 'Tags': [{{'Key': 'vestige:fleet', 'Value': 'web'}}]}}]\n\
+         r = ec2.run_instances(ImageId='ami-12c6146b', MinCount=3, MaxCount=3, TagSpecifications=tags)\n\
+         ec2.run_instances(ImageId='ami-12c6146b', MinCount=1, MaxCount=1)\n\
+         print(json.dumps(sorted(i['InstanceId'] for i in r['Instances'])))"
+    ));
+    let tagged: Vec<String> = serde_json::from_str(tagged.trim()).unwrap();
+    assert_eq!(tagged.len(), 3);
+
+    let fleet = |args: &[&str]| {
+        let mut cmd = Command::new("python3");
+        aws_env(&mut cmd);
+        cmd.env("AWS_ENDPOINT_URL", moto.endpoint())
+            .arg(repo().join("packaging/fleet/fleet.py"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Usage errors are caught before anything is sent.
+    for bad in [
+        &[
+            "collect",
+            "--bucket",
+            "evidence-test",
+            "--case",
+            "IR 9",
+            "--tag",
+            "a=b",
+        ][..],
+        &["collect", "--bucket", "evidence-test", "--case", "IR-9"],
+        &[
+            "collect",
+            "--bucket",
+            "evidence-test",
+            "--case",
+            "IR-9",
+            "--tag",
+            "a=b",
+            "--max-concurrency",
+            "0",
+        ],
+        &[
+            "collect",
+            "--bucket",
+            "evidence-test",
+            "--case",
+            "IR-9",
+            "--instance-ids",
+            "i-1;reboot",
+        ],
+    ] {
+        let out = fleet(bad);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = fleet(&[
+        "collect",
+        "--bucket",
+        "evidence-test",
+        "--case",
+        "IR-9",
+        "--tag",
+        "vestige:fleet=web",
+        "--max-concurrency",
+        "2",
+        "--max-errors",
+        "1",
+        "--profile",
+        "minimal",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let command_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(command_id.len(), 36, "{command_id}");
+
+    let sent: Value = serde_json::from_str(
+        moto.boto(&format!(
+            "ssm = boto3.client('ssm', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1')\n\
+             c = ssm.list_commands(CommandId='{command_id}')['Commands'][0]\n\
+             print(json.dumps(c, default=str))"
+        ))
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(sent["DocumentName"], "vestige-collect");
+    assert_eq!(sent["MaxConcurrency"], "2");
+    assert_eq!(sent["MaxErrors"], "1");
+    assert_eq!(
+        sent["Targets"],
+        serde_json::json!([{"Key": "tag:vestige:fleet", "Values": ["web"]}])
+    );
+    let p = &sent["Parameters"];
+    assert_eq!(p["Bucket"], serde_json::json!(["evidence-test"]));
+    assert_eq!(p["CaseId"], serde_json::json!(["IR-9"]));
+    assert_eq!(p["Prefix"], serde_json::json!(["evidence"]));
+    assert_eq!(p["Profile"], serde_json::json!(["minimal"]));
+    let mut reached: Vec<String> = sent["InstanceIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    reached.sort();
+    assert_eq!(reached, tagged, "the untagged instance must not be reached");
+}
+
+/// `fleet.py summary` over GetCommandInvocation responses: two instances with real vestige
+/// summary lines (the one after a stderr-free stdout's other lines), one where the document
+/// refused to run, one that timed out. One row each; exit 1 because two have no manifest.
+#[test]
+fn fleet_summary_has_one_row_per_instance_with_location_and_manifest_hash() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let out = Command::new(e2e::vestige_bin())
+            .args(["collect", "--quiet", "--spec", "minimal", "--out"])
+            .arg(tmp.path().join("out"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        lines.push(text.lines().last().unwrap().to_string());
+    }
+    let summaries: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let invocations = serde_json::json!([
+        {"InstanceId": "i-0bbbbbbbbbbbbbbb2", "Status": "Success", "ResponseCode": 0,
+         "StandardOutputContent": format!("{}\n", lines[1]), "StandardErrorContent": ""},
+        {"InstanceId": "i-0aaaaaaaaaaaaaaa1", "Status": "Success", "ResponseCode": 0,
+         "StandardOutputContent": format!("note: something else first\n{}\n", lines[0]),
+         "StandardErrorContent": "2026-12-04T00:00:00Z INFO collected artifact=processes\n"},
+        {"InstanceId": "i-0ccccccccccccccc3", "Status": "Failed", "ResponseCode": 3,
+         "StandardOutputContent": "{\"error\":\"vestige is not installed at /opt/vestige/bin/vestige and AgentS3Uri is empty\",\"manifest_sha256\":null}\n",
+         "StandardErrorContent": "vestige-collect: vestige is not installed\n"},
+        {"InstanceId": "i-0ddddddddddddddd4", "Status": "TimedOut", "ResponseCode": -1,
+         "StatusDetails": "DeliveryTimedOut", "StandardOutputContent": "", "StandardErrorContent": ""}
+    ]);
+    let file = tmp.path().join("invocations.json");
+    std::fs::write(&file, invocations.to_string()).unwrap();
+    let out = Command::new("python3")
+        .arg(repo().join("packaging/fleet/fleet.py"))
+        .args(["summary", "--format", "jsonl", "--from-json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["instance_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "i-0aaaaaaaaaaaaaaa1",
+            "i-0bbbbbbbbbbbbbbb2",
+            "i-0ccccccccccccccc3",
+            "i-0ddddddddddddddd4"
+        ]
+    );
+    for (row, s) in rows.iter().zip([&summaries[0], &summaries[1]]) {
+        assert_eq!(row["status"], "Success");
+        assert_eq!(row["exit_code"], 0);
+        assert_eq!(row["location"], s["location"]);
+        assert_eq!(row["manifest_sha256"], s["manifest_sha256"]);
+        assert_eq!(row["artifacts"], s["artifacts"]);
+        assert_eq!(row["errors"], s["errors"]);
+        assert!(row["error"].is_null());
+    }
+    assert_eq!(rows[2]["status"], "Failed");
+    assert_eq!(rows[2]["exit_code"], 3);
+    assert!(rows[2]["manifest_sha256"].is_null());
+    assert!(rows[2]["error"].as_str().unwrap().contains("not installed"));
+    assert_eq!(rows[3]["status"], "TimedOut");
+    assert!(rows[3]["exit_code"].is_null());
+    assert_eq!(rows[3]["error"], "DeliveryTimedOut");
+
+    // The same two successes alone: every instance has a manifest, exit 0; table output.
+    let ok = serde_json::Value::Array(invocations.as_array().unwrap()[..2].to_vec());
+    std::fs::write(&file, ok.to_string()).unwrap();
+    let out = Command::new("python3")
+        .arg(repo().join("packaging/fleet/fleet.py"))
+        .args(["summary", "--from-json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains(summaries[0]["manifest_sha256"].as_str().unwrap()),
+        "{table}"
+    );
+    assert!(
+        table.contains("(2 instances, 2 with a manifest)"),
+        "{table}"
+    );
+}

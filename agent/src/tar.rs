@@ -177,6 +177,13 @@ impl<W: Write> TarWriter<W> {
         Ok(())
     }
 
+    /// The inner writer, with the archive left as it is: when a run is stopped inside a large
+    /// member, its remaining bytes are not made up (that could take minutes); the archive then
+    /// ends inside that member and every earlier member is intact.
+    pub fn into_inner_unfinished(self) -> W {
+        self.inner
+    }
+
     /// Ends the archive (two zero blocks) and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.fill_zeros()?;

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -237,6 +237,8 @@ fn base64_decode(s: &str) -> Vec<u8> {
 pub struct Relay {
     port: u16,
     cut: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
+    drop_next: Arc<AtomicU64>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
     heads: Arc<Mutex<Vec<String>>>,
 }
@@ -249,13 +251,24 @@ impl Relay {
         let cut = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
         let heads: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let drop_next = Arc::new(AtomicU64::new(0));
         let (c2, k2, h2) = (cut.clone(), conns.clone(), heads.clone());
+        let (d2, n2) = (delay_ms.clone(), drop_next.clone());
         std::thread::spawn(move || {
             for incoming in listener.incoming() {
                 if c2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(client) = incoming else { continue };
+                // Drop this connection without a word, as a flaky network does.
+                if n2
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
                 let Ok(server) = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], target)))
                 else {
                     continue;
@@ -277,17 +290,31 @@ impl Relay {
                     client.try_clone().unwrap(),
                     server.try_clone().unwrap(),
                     Some(h2.clone()),
+                    d2.clone(),
                 );
-                pipe(server, client, None);
+                pipe(server, client, None, d2.clone());
             }
             // The listener is dropped here: new connections are refused.
         });
         Self {
             port,
             cut,
+            delay_ms,
+            drop_next,
             conns,
             heads,
         }
+    }
+
+    /// Holds every relayed chunk (either direction) this long before passing it on.
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Closes the next `n` connections as soon as they are accepted.
+    pub fn drop_connections(&self, n: u64) {
+        self.drop_next.store(n, Ordering::SeqCst);
     }
 
     /// The request heads (request line and headers) relayed so far, one string each.
@@ -321,7 +348,12 @@ impl Drop for Relay {
 
 /// Copies one direction; with `heads`, records every chunk that starts a request (clients
 /// write a request's head before its body).
-fn pipe(mut from: TcpStream, mut to: TcpStream, heads: Option<Arc<Mutex<Vec<String>>>>) {
+fn pipe(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    heads: Option<Arc<Mutex<Vec<String>>>>,
+    delay_ms: Arc<AtomicU64>,
+) {
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -339,6 +371,10 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, heads: Option<Arc<Mutex<Vec<Stri
                     let head = text.split("\r\n\r\n").next().unwrap_or_default().to_owned();
                     h.lock().unwrap().push(head);
                 }
+            }
+            let delay = delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                std::thread::sleep(Duration::from_millis(delay));
             }
             if to.write_all(chunk).is_err() {
                 break;

@@ -178,7 +178,13 @@ struct Walker<'a> {
     total: u64,
     total_cap_warned: bool,
     buf: Vec<u8>,
+    /// The file whose member the archive ends inside, after a stop mid-file.
+    unfinished: Option<Vec<u8>>,
 }
+
+/// On a stop mid-file, up to this many missing bytes are zero-filled to keep the archive
+/// well-formed; beyond it the archive is left ending inside the member.
+const FILL_ON_STOP_MAX: u64 = 4 << 20;
 
 /// Runs the collector.
 pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(), CollectError> {
@@ -208,6 +214,7 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
         total: 0,
         total_cap_warned: false,
         buf: vec![0u8; CHUNK],
+        unfinished: None,
     };
     let mut result = Ok(());
     for pattern in &patterns {
@@ -221,14 +228,24 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
             break;
         }
     }
-    let (status, error) = match &result {
-        Ok(()) => (Status::Ok, None),
-        Err(e) => (Status::Partial, Some(format!("archive incomplete: {e}"))),
+    let (status, error) = match (&result, &w.unfinished) {
+        (Ok(()), _) => (Status::Ok, None),
+        (Err(e), None) => (Status::Partial, Some(format!("archive incomplete: {e}"))),
+        (Err(e), Some(path)) => (
+            Status::Partial,
+            Some(format!(
+                "archive incomplete: {e}; it ends inside the member of {}",
+                String::from_utf8_lossy(path)
+            )),
+        ),
     };
-    let stream = w
-        .tar
-        .finish()
-        .map_err(|e| CollectError::Failed(format!("finishing the archive: {e}")))?;
+    let stream = if w.unfinished.is_some() {
+        w.tar.into_inner_unfinished()
+    } else {
+        w.tar
+            .finish()
+            .map_err(|e| CollectError::Failed(format!("finishing the archive: {e}")))?
+    };
     stream.finish(status, error)?;
     result
 }
@@ -609,8 +626,13 @@ impl Walker<'_> {
         let (hash, read_problem) = match copied {
             Ok(x) => x,
             Err(e) => {
-                // Keep the archive well-formed for what was already stored.
-                let _ = self.tar.fill_zeros();
+                // Keep the archive well-formed for what was already stored when that is cheap;
+                // a stop inside a large file must not spend minutes writing zeros.
+                if self.tar.owed() <= FILL_ON_STOP_MAX {
+                    let _ = self.tar.fill_zeros();
+                } else {
+                    self.unfinished = Some(node.shown.clone());
+                }
                 return Err(e);
             }
         };

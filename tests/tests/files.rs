@@ -365,3 +365,123 @@ fn hostile_tree_is_indexed_archived_and_never_hangs() {
     assert!(text.contains(" hdrcharset=BINARY\n"));
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
 }
+
+/// A directory bind-mounted inside itself (a loop no symlink check sees) and a tree whose
+/// paths grow past PATH_MAX (4096 bytes): the walk ends, the loop is indexed as one, the
+/// too-long paths are indexed as errors, everything above them is archived, and the
+/// collection verifies. Run in a private mount namespace so the bind mount dies with it.
+#[test]
+fn bind_mount_loop_and_paths_beyond_path_max_are_indexed_not_followed() {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{mkdirat, Mode};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let log = root.join("var/log");
+    std::fs::create_dir_all(log.join("app/loop")).unwrap();
+    std::fs::write(log.join("app/app.log"), "app line\n").unwrap();
+    // 24 levels of 200-byte names: about 4,800 bytes, more than PATH_MAX.
+    std::fs::create_dir_all(log.join("deep")).unwrap();
+    let mut fd = nix::fcntl::open(
+        &log.join("deep"),
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+        Mode::empty(),
+    )
+    .unwrap();
+    let name = "d".repeat(200);
+    for level in 0..24 {
+        if level == 2 {
+            let f = openat(
+                Some(fd),
+                "shallow.log",
+                OFlag::O_CREAT | OFlag::O_WRONLY,
+                Mode::from_bits_truncate(0o644),
+            )
+            .unwrap();
+            nix::unistd::write(
+                unsafe { std::os::fd::BorrowedFd::borrow_raw(f) },
+                b"above PATH_MAX\n",
+            )
+            .unwrap();
+            nix::unistd::close(f).unwrap();
+        }
+        mkdirat(Some(fd), name.as_str(), Mode::from_bits_truncate(0o755)).unwrap();
+        let next = openat(
+            Some(fd),
+            name.as_str(),
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+            Mode::empty(),
+        )
+        .unwrap();
+        nix::unistd::close(fd).unwrap();
+        fd = next;
+    }
+    let f = openat(
+        Some(fd),
+        "deepest.log",
+        OFlag::O_CREAT | OFlag::O_WRONLY,
+        Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    nix::unistd::close(f).unwrap();
+    nix::unistd::close(fd).unwrap();
+
+    let spec = tmp.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "name: loops\nartifacts:\n  - name: tree\n    timeout: 60s\n    collect:\n      files:\n        patterns: [\"/var/log/**\"]\n",
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let script = format!(
+        "mount --bind '{log}' '{log}/app/loop' && exec \"$VESTIGE\" collect --quiet --spec '{spec}' --root '{root}' --out '{out}'",
+        log = log.display(),
+        spec = spec.display(),
+        root = root.display(),
+        out = out_dir.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "sh", "-c", &script])
+        .env("VESTIGE", vestige_bin())
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = run_with_timeout(cmd, Duration::from_secs(90));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root_dir = PathBuf::from(summary(&out)["location"].as_str().unwrap());
+    let idx = by_path(&artifact_records(&root_dir, "tree"));
+    assert_eq!(idx[&b"/var/log/app/loop"[..]]["status"], "skipped_loop");
+    assert_eq!(idx[&b"/var/log/app/app.log"[..]]["status"], "ok");
+    let shallow: Vec<u8> = format!("/var/log/deep/{name}/{name}/shallow.log").into_bytes();
+    assert_eq!(idx[&shallow]["status"], "ok", "{:?}", idx.get(&shallow));
+    let too_long: Vec<_> = idx
+        .iter()
+        .filter(|(p, r)| p.len() > 4000 && r["status"] == "error")
+        .collect();
+    assert!(
+        !too_long.is_empty(),
+        "paths beyond PATH_MAX must be indexed as errors"
+    );
+    assert!(too_long
+        .iter()
+        .all(|(_, r)| r["error"].as_str().is_some_and(|e| e.contains("too long"))));
+    assert!(
+        !idx.keys()
+            .any(|p| p.ends_with(b"deepest.log") && idx[p]["status"] == "ok"),
+        "a file beyond PATH_MAX cannot have been read by path"
+    );
+    let m = manifest(&root_dir);
+    assert!(m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["name"] == "tree" && a["status"] == "partial"));
+    let v = Command::new(vestige_bin())
+        .arg("verify")
+        .arg(&root_dir)
+        .output()
+        .unwrap();
+    assert_eq!(v.status.code(), Some(0));
+}

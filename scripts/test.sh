@@ -39,3 +39,6 @@ cargo fmt --all -- --check
 cargo build --workspace --all-targets
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace -- --test-threads=2
+# A longer, bounded fuzz pass: every parser of host bytes over mutations of a corpus of real
+# files (proptest; cargo-fuzz would need a nightly toolchain).
+VESTIGE_FUZZ_CASES=3000 cargo test -p vestige --lib mutated_corpus

@@ -12,7 +12,7 @@ mod logins;
 mod memory_maps;
 mod open_files;
 mod processes;
-mod system;
+pub(crate) mod system;
 mod users;
 
 use crate::manifest::{ArtifactEntry, Status};

@@ -55,6 +55,10 @@ struct CollectArgs {
     /// I/O priority: `idle`, or `be:0` (highest) to `be:7` (lowest best-effort).
     #[arg(long, default_value = "be:7", value_parser = crate::limits::IoPriority::parse)]
     ionice: crate::limits::IoPriority,
+    /// Most threads one collector may use (reading /proc in parallel, probing pids); default:
+    /// the CPUs available, at most 4. The zstd worker and the S3 client add their own.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: Option<u16>,
     /// Never draw progress, even on a terminal.
     #[arg(long)]
     quiet: bool,
@@ -301,6 +305,9 @@ fn collect(args: CollectArgs) -> ExitCode {
         progress: !args.quiet && std::io::stderr().is_terminal(),
         stop,
         root: args.root.clone(),
+        threads: args
+            .threads
+            .map_or_else(crate::collect::default_threads, usize::from),
     };
     match run::collect(&spec, &opts, open_sink.as_ref()) {
         Ok((_manifest, summary)) => {

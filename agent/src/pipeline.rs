@@ -230,6 +230,18 @@ impl RecordWriter {
         Ok(())
     }
 
+    /// Appends `count` records already serialized as JSON lines (each ending in `\n`), e.g.
+    /// by worker threads.
+    pub fn write_lines(&mut self, lines: &[u8], count: u64) -> Result<(), PipelineError> {
+        self.buf.extend_from_slice(lines);
+        self.records += count;
+        if self.buf.len() >= RECORD_BUFFER {
+            self.inner.write_raw(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
     /// Records written so far.
     pub fn records(&self) -> u64 {
         self.records

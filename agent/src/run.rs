@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Where host files (files, logins, users collectors) are read from; `None` means `/`.
     pub root: Option<std::path::PathBuf>,
+    /// Most threads one collector may use.
+    pub threads: usize,
 }
 
 /// The identity a collection is filed under.
@@ -112,10 +114,13 @@ pub fn collect(
         collection_id: collection_id.clone(),
     };
     let sink = open_sink(&identity).map_err(RunError::Sink)?;
-    let ctx = Arc::new(match &opts.root {
-        Some(root) => Context::host().with_host_root(root),
-        None => Context::host(),
-    });
+    let ctx = Arc::new(
+        match &opts.root {
+            Some(root) => Context::host().with_host_root(root),
+            None => Context::host(),
+        }
+        .with_threads(opts.threads),
+    );
     let compression = Compression::Zstd(spec.spec.zstd_level.0);
     let mut progress = Progress::new(opts.progress, spec.spec.artifacts.len());
     let mut entries: Vec<ArtifactEntry> = Vec::new();

@@ -42,11 +42,10 @@ fn answers_probe(pid: u32) -> bool {
 pub fn probe_unlisted(
     max_pid: u32,
     listed: &HashSet<u32>,
+    threads: usize,
     out: &Output,
 ) -> Result<Vec<u32>, CollectError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4) as u32;
+    let threads = u32::try_from(threads.clamp(1, 4)).unwrap_or(1);
     let chunk = max_pid.div_ceil(threads).max(1);
     let flag = out.cancel_flag();
     let cancelled = || flag.load(std::sync::atomic::Ordering::Relaxed);
@@ -96,7 +95,7 @@ pub fn collect(
     let (pids, tids) =
         visible_ids(&ctx.proc).map_err(|e| CollectError::Failed(format!("listing: {e}")))?;
     let listed: HashSet<u32> = pids.union(&tids).copied().collect();
-    let candidates = probe_unlisted(max_pid, &listed, out)?;
+    let candidates = probe_unlisted(max_pid, &listed, ctx.threads, out)?;
     // Processes born during the scan are listed now; what is still unlisted is hidden.
     let (pids_after, tids_after) =
         visible_ids(&ctx.proc).map_err(|e| CollectError::Failed(format!("listing: {e}")))?;
@@ -204,7 +203,7 @@ mod tests {
         let mut listed: HashSet<u32> = pids.union(&tids).copied().collect();
         listed.remove(&me);
         let max = me.max(1000) + 10;
-        let found = probe_unlisted(max, &listed, &out).unwrap();
+        let found = probe_unlisted(max, &listed, 2, &out).unwrap();
         assert!(found.contains(&me), "{found:?}");
         // Anything else found must be a process born during the probe, not an old one.
         assert!(found.len() < 50, "{found:?}");
@@ -217,7 +216,7 @@ mod tests {
         out.cancel_flag()
             .store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(matches!(
-            probe_unlisted(4_000_000, &HashSet::new(), &out),
+            probe_unlisted(4_000_000, &HashSet::new(), 2, &out),
             Err(CollectError::Cancelled)
         ));
     }

@@ -1,6 +1,6 @@
 //! `memory_maps`: one record per mapping of every process, with anomaly flags.
 
-use super::{CollectError, Context, Output};
+use super::{ordered_parallel, push_record, CollectError, Context, Output};
 use crate::procfs::maps;
 use crate::procfs::read::{is_gone, list_pids, read_small};
 use crate::procfs::text::lossy;
@@ -26,42 +26,49 @@ pub struct MappingRecord {
     pub anonymous_executable: bool,
 }
 
-/// Collects every process's mappings.
-pub fn collect(
-    ctx: &Context,
-    opts: &MemoryMapsOptions,
-    out: &mut Output,
-) -> Result<(), CollectError> {
-    let pids = list_pids(&ctx.proc)
-        .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
-    for pid in pids {
-        out.check_cancel()?;
-        let buf = match read_small(&ctx.proc.join(pid.to_string()).join("maps")) {
-            Ok(b) => b,
-            Err(e) if is_gone(&e) => continue,
-            Err(e) => {
-                out.warn(format!("pid {pid}: maps: {e}"));
-                continue;
-            }
-        };
-        let (mappings, bad) = maps::parse_all(&buf);
-        if bad > 0 {
-            out.warn(format!("pid {pid}: {bad} malformed maps lines"));
+/// One process's mappings, serialized by a worker thread.
+struct PidMaps {
+    lines: Vec<u8>,
+    count: u64,
+    warning: Option<String>,
+}
+
+/// Reads, parses and serializes one process's mappings (runs on worker threads).
+fn pid_maps(ctx: &Context, opts: &MemoryMapsOptions, pid: u32) -> Result<PidMaps, CollectError> {
+    let mut out = PidMaps {
+        lines: Vec::new(),
+        count: 0,
+        warning: None,
+    };
+    let buf = match read_small(&ctx.proc.join(pid.to_string()).join("maps")) {
+        Ok(b) => b,
+        Err(e) if is_gone(&e) => return Ok(out),
+        Err(e) => {
+            out.warning = Some(format!("pid {pid}: maps: {e}"));
+            return Ok(out);
         }
-        for m in mappings {
-            let rwx = m.writable_executable();
-            let anon_x = m.anonymous_executable();
-            let (deleted, memfd) = (m.deleted(), m.memfd());
-            if opts.only_anomalies && !(rwx || anon_x || deleted || memfd) {
-                continue;
-            }
-            let (path, path_hex) = if m.path.is_empty() {
-                (None, None)
-            } else {
-                let (t, h) = lossy(m.path_without_deleted());
-                (Some(t), h)
-            };
-            out.record(&MappingRecord {
+    };
+    let (mappings, bad) = maps::parse_all(&buf);
+    if bad > 0 {
+        out.warning = Some(format!("pid {pid}: {bad} malformed maps lines"));
+    }
+    out.lines.reserve(mappings.len() * 200);
+    for m in mappings {
+        let rwx = m.writable_executable();
+        let anon_x = m.anonymous_executable();
+        let (deleted, memfd) = (m.deleted(), m.memfd());
+        if opts.only_anomalies && !(rwx || anon_x || deleted || memfd) {
+            continue;
+        }
+        let (path, path_hex) = if m.path.is_empty() {
+            (None, None)
+        } else {
+            let (t, h) = lossy(m.path_without_deleted());
+            (Some(t), h)
+        };
+        push_record(
+            &mut out.lines,
+            &MappingRecord {
                 pid,
                 start: format!("{:#x}", m.start),
                 end: format!("{:#x}", m.end),
@@ -76,8 +83,37 @@ pub fn collect(
                 memfd,
                 writable_executable: rwx,
                 anonymous_executable: anon_x,
-            })?;
-        }
+            },
+        )?;
+        out.count += 1;
     }
-    Ok(())
+    Ok(out)
+}
+
+/// Collects every process's mappings. Processes are read on up to `ctx.threads` threads;
+/// records come out in pid order.
+pub fn collect(
+    ctx: &Context,
+    opts: &MemoryMapsOptions,
+    out: &mut Output,
+) -> Result<(), CollectError> {
+    let pids = list_pids(&ctx.proc)
+        .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
+    let cancel = out.cancel_flag();
+    ordered_parallel(
+        &pids,
+        ctx.threads,
+        &cancel,
+        |&pid| pid_maps(ctx, opts, pid),
+        |res| {
+            let m = res?;
+            if let Some(w) = m.warning {
+                out.warn(w);
+            }
+            if m.count > 0 {
+                out.record_lines(&m.lines, m.count)?;
+            }
+            Ok(())
+        },
+    )
 }

@@ -56,6 +56,8 @@ pub struct Context {
     pub root: PathBuf,
     /// vestige's own pid, so records can mark it.
     pub self_pid: u32,
+    /// Most threads one collector may use (`collect --threads`).
+    pub threads: usize,
     users: OnceLock<UserNames>,
     boot_time: OnceLock<Option<i64>>,
 }
@@ -78,6 +80,7 @@ impl Context {
             etc: etc.into(),
             root: PathBuf::from("/"),
             self_pid: std::process::id(),
+            threads: default_threads(),
             users: OnceLock::new(),
             boot_time: OnceLock::new(),
         }
@@ -86,6 +89,12 @@ impl Context {
     /// The same context reading host files below `root`.
     pub fn with_host_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.root = root.into();
+        self
+    }
+
+    /// The same context with collectors limited to `threads` threads (at least 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
         self
     }
 
@@ -111,6 +120,79 @@ impl Context {
                 .and_then(|v| v.trim().parse().ok())
         })
     }
+}
+
+/// Threads a collector may use unless told otherwise: the CPUs available, at most 4.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
+}
+
+/// Items handed to the workers of [`ordered_parallel`] at a time: bounds what is held in
+/// memory while keeping every thread busy.
+const PARALLEL_BATCH: usize = 64;
+
+/// Runs `work` over `items` on up to `threads` threads and passes the results to `emit` in
+/// the items' order. Items are taken in batches of [`PARALLEL_BATCH`], so at most one batch
+/// of results is held at once. Stops at the first `emit` error or when `cancel` is set.
+pub fn ordered_parallel<T, R, W, E>(
+    items: &[T],
+    threads: usize,
+    cancel: &AtomicBool,
+    work: W,
+    mut emit: E,
+) -> Result<(), CollectError>
+where
+    T: Sync,
+    R: Send,
+    W: Fn(&T) -> R + Sync,
+    E: FnMut(R) -> Result<(), CollectError>,
+{
+    let threads = threads.max(1);
+    for batch in items.chunks(PARALLEL_BATCH) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(CollectError::Cancelled);
+        }
+        if threads == 1 || batch.len() == 1 {
+            for item in batch {
+                emit(work(item))?;
+            }
+            continue;
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<Mutex<Option<R>>> = batch.iter().map(|_| Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads.min(batch.len()) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let (Some(item), Some(slot)) = (batch.get(i), results.get(i)) else {
+                        break;
+                    };
+                    let r = work(item);
+                    if let Ok(mut s) = slot.lock() {
+                        *s = Some(r);
+                    }
+                });
+            }
+        });
+        for slot in results {
+            let r = slot.into_inner().ok().flatten();
+            if let Some(r) = r {
+                emit(r)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Serializes one record as a JSON line onto `buf` (for workers of [`ordered_parallel`]).
+pub fn push_record<T: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    record: &T,
+) -> Result<(), CollectError> {
+    serde_json::to_writer(&mut *buf, record)
+        .map_err(|e| CollectError::Failed(format!("serializing a record: {e}")))?;
+    buf.push(b'\n');
+    Ok(())
 }
 
 /// Most warnings kept per artifact; the rest are counted.
@@ -158,6 +240,14 @@ impl Output {
     pub fn record<T: Serialize + ?Sized>(&mut self, record: &T) -> Result<(), CollectError> {
         self.check_cancel()?;
         self.records.write(record)?;
+        Ok(())
+    }
+
+    /// Appends `count` records serialized by [`push_record`]. Fails with
+    /// [`CollectError::Cancelled`] once the run asks to stop.
+    pub fn record_lines(&mut self, lines: &[u8], count: u64) -> Result<(), CollectError> {
+        self.check_cancel()?;
+        self.records.write_lines(lines, count)?;
         Ok(())
     }
 
@@ -338,5 +428,78 @@ pub fn run(spec: &CollectorSpec, ctx: &Context, out: &mut Output) -> Result<(), 
         CollectorSpec::Logins(o) => logins::collect(ctx, o, out),
         CollectorSpec::Users(o) => users::collect(ctx, o, out),
         CollectorSpec::CloudIdentity(o) => cloud_identity::collect(ctx, o, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_parallel_keeps_order_on_any_thread_count() {
+        let items: Vec<u32> = (0..1000).collect();
+        for threads in [1, 2, 3, 8] {
+            let mut seen = Vec::new();
+            let cancel = AtomicBool::new(false);
+            ordered_parallel(
+                &items,
+                threads,
+                &cancel,
+                |&i| {
+                    // Uneven work, so workers finish out of order.
+                    if i % 7 == 0 {
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
+                    i * 2
+                },
+                |r| {
+                    seen.push(r);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                seen,
+                items.iter().map(|i| i * 2).collect::<Vec<_>>(),
+                "{threads}"
+            );
+        }
+    }
+
+    #[test]
+    fn ordered_parallel_stops_on_cancel_and_on_emit_errors() {
+        let items: Vec<u32> = (0..1000).collect();
+        let cancel = AtomicBool::new(false);
+        let mut n = 0;
+        let res = ordered_parallel(
+            &items,
+            2,
+            &cancel,
+            |&i| i,
+            |_| {
+                n += 1;
+                if n == 100 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                Ok(())
+            },
+        );
+        assert!(matches!(res, Err(CollectError::Cancelled)));
+        assert!(n < 200, "stopped within the batch: {n}");
+        let cancel = AtomicBool::new(false);
+        let res = ordered_parallel(
+            &items,
+            2,
+            &cancel,
+            |&i| i,
+            |i| {
+                if i == 5 {
+                    Err(CollectError::Failed("stop".into()))
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        assert!(matches!(res, Err(CollectError::Failed(_))));
     }
 }

@@ -1,6 +1,6 @@
 //! `open_files`: one record per file descriptor of every process.
 
-use super::{CollectError, Context, Output};
+use super::{ordered_parallel, push_record, CollectError, Context, Output};
 use crate::procfs::read::{is_gone, list_pids, read_small, readlink_bytes};
 use crate::procfs::text::lossy;
 use collector_spec::OpenFilesOptions;
@@ -35,55 +35,60 @@ fn kind_of(target: &[u8]) -> &'static str {
     }
 }
 
-/// Collects every process's descriptors.
-pub fn collect(
-    ctx: &Context,
-    opts: &OpenFilesOptions,
-    out: &mut Output,
-) -> Result<(), CollectError> {
-    let with_fdinfo = opts.fdinfo.unwrap_or(true);
-    let pids = list_pids(&ctx.proc)
-        .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
-    for pid in pids {
-        out.check_cancel()?;
-        let dir = ctx.proc.join(pid.to_string());
-        let fds = match list_pids(&dir.join("fd")) {
-            Ok(f) => f,
-            Err(e) if is_gone(&e) => continue,
-            Err(e) => {
-                if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    out.warn(format!("pid {pid}: fd: {e}"));
-                }
-                continue;
+/// One process's descriptors, serialized by a worker thread.
+struct PidFds {
+    lines: Vec<u8>,
+    count: u64,
+    warning: Option<String>,
+}
+
+/// Reads one process's descriptors (runs on worker threads).
+fn pid_fds(ctx: &Context, with_fdinfo: bool, pid: u32) -> Result<PidFds, CollectError> {
+    let mut out = PidFds {
+        lines: Vec::new(),
+        count: 0,
+        warning: None,
+    };
+    let dir = ctx.proc.join(pid.to_string());
+    let fds = match list_pids(&dir.join("fd")) {
+        Ok(f) => f,
+        Err(e) if is_gone(&e) => return Ok(out),
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                out.warning = Some(format!("pid {pid}: fd: {e}"));
             }
+            return Ok(out);
+        }
+    };
+    for fd in fds {
+        let target = match readlink_bytes(&dir.join("fd").join(fd.to_string())) {
+            Ok(t) => Some(t),
+            Err(e) if is_gone(&e) => continue,
+            Err(_) => None,
         };
-        for fd in fds {
-            let target = match readlink_bytes(&dir.join("fd").join(fd.to_string())) {
-                Ok(t) => Some(t),
-                Err(e) if is_gone(&e) => continue,
-                Err(_) => None,
-            };
-            let (mut pos, mut flags) = (None, None);
-            if with_fdinfo {
-                if let Ok(info) = read_small(&dir.join("fdinfo").join(fd.to_string())) {
-                    for line in String::from_utf8_lossy(&info).lines() {
-                        if let Some(v) = line.strip_prefix("pos:") {
-                            pos = v.trim().parse().ok();
-                        } else if let Some(v) = line.strip_prefix("flags:") {
-                            flags = Some(v.trim().to_owned());
-                        }
+        let (mut pos, mut flags) = (None, None);
+        if with_fdinfo {
+            if let Ok(info) = read_small(&dir.join("fdinfo").join(fd.to_string())) {
+                for line in String::from_utf8_lossy(&info).lines() {
+                    if let Some(v) = line.strip_prefix("pos:") {
+                        pos = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("flags:") {
+                        flags = Some(v.trim().to_owned());
                     }
                 }
             }
-            let raw = target.as_deref().unwrap_or_default();
-            let (text, hex) = match &target {
-                Some(t) => {
-                    let (s, h) = lossy(t);
-                    (Some(s), h)
-                }
-                None => (None, None),
-            };
-            out.record(&OpenFileRecord {
+        }
+        let raw = target.as_deref().unwrap_or_default();
+        let (text, hex) = match &target {
+            Some(t) => {
+                let (s, h) = lossy(t);
+                (Some(s), h)
+            }
+            None => (None, None),
+        };
+        push_record(
+            &mut out.lines,
+            &OpenFileRecord {
                 pid,
                 fd,
                 target: text,
@@ -92,8 +97,38 @@ pub fn collect(
                 deleted: raw.ends_with(b" (deleted)"),
                 pos,
                 flags,
-            })?;
-        }
+            },
+        )?;
+        out.count += 1;
     }
-    Ok(())
+    Ok(out)
+}
+
+/// Collects every process's descriptors. Processes are read on up to `ctx.threads` threads;
+/// records come out in pid order.
+pub fn collect(
+    ctx: &Context,
+    opts: &OpenFilesOptions,
+    out: &mut Output,
+) -> Result<(), CollectError> {
+    let with_fdinfo = opts.fdinfo.unwrap_or(true);
+    let pids = list_pids(&ctx.proc)
+        .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
+    let cancel = out.cancel_flag();
+    ordered_parallel(
+        &pids,
+        ctx.threads,
+        &cancel,
+        |&pid| pid_fds(ctx, with_fdinfo, pid),
+        |res| {
+            let f = res?;
+            if let Some(w) = f.warning {
+                out.warn(w);
+            }
+            if f.count > 0 {
+                out.record_lines(&f.lines, f.count)?;
+            }
+            Ok(())
+        },
+    )
 }

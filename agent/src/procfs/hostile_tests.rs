@@ -86,7 +86,12 @@ fn mutated() -> impl Strategy<Value = Vec<u8>> {
     (
         any::<prop::sample::Index>(),
         prop::collection::vec(
-            (0u8..5, any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<u8>()),
+            (
+                0u8..5,
+                any::<prop::sample::Index>(),
+                any::<prop::sample::Index>(),
+                any::<u8>(),
+            ),
             0..12,
         ),
         any::<prop::sample::Index>(),
@@ -142,13 +147,21 @@ proptest! {
 #[test]
 fn corpus_files_parse_to_something() {
     // The seeds themselves are valid: each yields records in its own parser.
-    let get = |n: &str| CORPUS.iter().find(|(k, _)| *k == n).map(|(_, b)| *b).unwrap();
+    let get = |n: &str| {
+        CORPUS
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, b)| *b)
+            .unwrap()
+    };
     assert!(Stat::parse(get("stat")).is_ok());
     assert!(Status::parse(get("status")).tgid.is_some());
     assert!(!maps::parse_all(get("maps")).0.is_empty());
     assert!(!mountinfo::parse(get("mountinfo")).0.is_empty());
     assert_eq!(modules::parse(get("modules")).0.len(), 3);
-    assert!(!net::parse_inet(get("net_tcp"), net::Family::Inet).0.is_empty());
+    assert!(!net::parse_inet(get("net_tcp"), net::Family::Inet)
+        .0
+        .is_empty());
     assert!(!net::parse_unix(get("net_unix")).0.is_empty());
     assert!(!crate::collect::system::parse_routes(get("net_route")).is_empty());
     assert!(!crate::collect::system::parse_os_release(get("os-release")).is_empty());

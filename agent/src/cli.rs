@@ -27,6 +27,9 @@ enum Command {
     Collect(Box<CollectArgs>),
     /// Check a stored collection against its manifest.
     Verify(VerifyArgs),
+    /// Export the times of a stored collection as a sorted timeline (Timesketch JSONL or a
+    /// mactime bodyfile).
+    Timeline(TimelineArgs),
     /// Inspect collector specs.
     #[command(subcommand)]
     Spec(SpecCommand),
@@ -146,6 +149,21 @@ struct VerifyArgs {
     s3_client: S3ClientArgs,
 }
 
+#[derive(Debug, Args)]
+struct TimelineArgs {
+    /// Collection root: a directory or an s3:// URI.
+    location: String,
+    /// `jsonl` (Timesketch: message, datetime, timestamp_desc, timestamp and source fields)
+    /// or `bodyfile` (mactime: MD5|name|inode|mode|UID|GID|size|atime|mtime|ctime|crtime).
+    #[arg(long, value_name = "FORMAT", default_value = "jsonl")]
+    format: crate::timeline::Format,
+    /// Write to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    s3_client: S3ClientArgs,
+}
+
 #[derive(Debug, Subcommand)]
 enum SpecCommand {
     /// Validate a spec file; errors name the line and column.
@@ -233,6 +251,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Collect(args) => collect(*args),
         Command::Verify(args) => verify(args),
+        Command::Timeline(args) => timeline(args),
         Command::Spec(cmd) => spec(cmd),
     }
 }
@@ -381,6 +400,53 @@ fn verify(args: VerifyArgs) -> ExitCode {
         0
     } else {
         1
+    }
+}
+
+fn timeline(args: TimelineArgs) -> ExitCode {
+    let reader = match open_reader(&args.location, &args.s3_client) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let result = match &args.out {
+        Some(path) => {
+            let mut tmp = path.as_os_str().to_owned();
+            tmp.push(".part");
+            let tmp = PathBuf::from(tmp);
+            let written = std::fs::File::create(&tmp)
+                .map_err(|e| format!("{}: {e}", tmp.display()))
+                .and_then(|f| {
+                    let mut out = std::io::BufWriter::new(f);
+                    crate::timeline::write_timeline(reader.as_ref(), args.format, &mut out)
+                })
+                .and_then(|stats| {
+                    std::fs::rename(&tmp, path)
+                        .map(|()| stats)
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                });
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            crate::timeline::write_timeline(reader.as_ref(), args.format, &mut out)
+        }
+    };
+    match result {
+        Ok(stats) => {
+            for p in &stats.problems {
+                eprintln!("vestige: timeline: {p}");
+            }
+            tracing::debug!("timeline: {} events", stats.events);
+            0
+        }
+        Err(e) => {
+            eprintln!("vestige: timeline: {e}");
+            1
+        }
     }
 }
 

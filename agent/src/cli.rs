@@ -27,6 +27,8 @@ enum Command {
     Collect(Box<CollectArgs>),
     /// Check a stored collection against its manifest.
     Verify(VerifyArgs),
+    /// Write a self-contained HTML report of a stored collection for an analyst.
+    Report(ReportArgs),
     /// Export the times of a stored collection as a sorted timeline (Timesketch JSONL or a
     /// mactime bodyfile).
     Timeline(TimelineArgs),
@@ -150,6 +152,25 @@ struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+struct ReportArgs {
+    /// Collection root: a directory or an s3:// URI.
+    location: String,
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Do not re-check the stored objects (faster on a large remote collection); the page
+    /// then says verification was not run.
+    #[arg(long)]
+    no_verify: bool,
+    /// The manifest_sha256 from the collection's summary line: verification also proves the
+    /// manifest.
+    #[arg(long, value_name = "HEX", conflicts_with = "no_verify")]
+    manifest_sha256: Option<String>,
+    #[command(flatten)]
+    s3_client: S3ClientArgs,
+}
+
+#[derive(Debug, Args)]
 struct TimelineArgs {
     /// Collection root: a directory or an s3:// URI.
     location: String,
@@ -251,6 +272,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Collect(args) => collect(*args),
         Command::Verify(args) => verify(args),
+        Command::Report(args) => report(args),
         Command::Timeline(args) => timeline(args),
         Command::Spec(cmd) => spec(cmd),
     }
@@ -401,6 +423,49 @@ fn verify(args: VerifyArgs) -> ExitCode {
     } else {
         1
     }
+}
+
+/// Writes `bytes` to `path` through a temporary name, so a half-written file never sits
+/// under the final name.
+fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".part");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: {e}", path.display())
+        })
+}
+
+fn report(args: ReportArgs) -> ExitCode {
+    let reader = match open_reader(&args.location, &args.s3_client) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let opts = crate::report::ReportOptions {
+        verify: !args.no_verify,
+        manifest_sha256: args.manifest_sha256,
+    };
+    let (page, summary) = crate::report::build(reader.as_ref(), &opts);
+    if let Err(e) = write_file_atomically(&args.out, page.as_bytes()) {
+        eprintln!("vestige: cannot write the report: {e}");
+        return 1;
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "report": args.out.display().to_string(),
+            "location": reader.location(),
+            "bytes": page.len(),
+            "processes": summary.processes,
+            "flagged_processes": summary.flagged,
+            "verified": summary.verified,
+            "damaged_artifacts": summary.damaged,
+        })
+    );
+    0
 }
 
 fn timeline(args: TimelineArgs) -> ExitCode {

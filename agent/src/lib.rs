@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod procfs;
 pub mod progress;
 pub mod records;
+pub mod report;
 pub mod run;
 pub mod sink;
 pub mod summary;

@@ -1,0 +1,445 @@
+//! `vestige report` and `vestige timeline` on a real process-zoo collection, the page opened
+//! in headless Chromium (Debian's `chromium`): the zoo's deleted-executable process is flagged
+//! in the rendered DOM, a screenshot is produced, and the page makes no network request.
+//!
+//! Chromium tests skip with a message when no browser is installed, unless
+//! `VESTIGE_REQUIRE_CHROMIUM` is set (scripts/test.sh installs it, so CI always runs them).
+
+use e2e::zoo::{run_zoo, ZooRun};
+use e2e::{summary, vestige};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+static ZOO: OnceLock<Result<ZooRun, String>> = OnceLock::new();
+
+fn zoo() -> &'static ZooRun {
+    match ZOO.get_or_init(|| run_zoo(&tmp("zoo"), &[])) {
+        Ok(z) => z,
+        Err(e) => panic!("the process zoo did not run: {e}"),
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("report")
+        .join(name)
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let d = tmp(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The report of the zoo's collection, written once.
+fn zoo_report() -> &'static (PathBuf, Value) {
+    static REPORT: OnceLock<(PathBuf, Value)> = OnceLock::new();
+    REPORT.get_or_init(|| {
+        let z = zoo();
+        let out = fresh_dir("zoo-report").join("report.html");
+        let sha = z.summary["manifest_sha256"].as_str().unwrap();
+        let run = vestige(&[
+            "report",
+            z.root.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--manifest-sha256",
+            sha,
+        ]);
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        (out, summary(&run))
+    })
+}
+
+/// The Chromium binary, or `None` (the test then skips) when none is installed and
+/// VESTIGE_REQUIRE_CHROMIUM is unset.
+fn chromium() -> Option<PathBuf> {
+    let explicit = std::env::var_os("VESTIGE_CHROMIUM").map(PathBuf::from);
+    let found = explicit.or_else(|| {
+        ["chromium", "chromium-browser", "google-chrome"]
+            .iter()
+            .find_map(|name| {
+                std::env::var_os("PATH").and_then(|paths| {
+                    std::env::split_paths(&paths)
+                        .map(|d| d.join(name))
+                        .find(|p| p.is_file())
+                })
+            })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("VESTIGE_REQUIRE_CHROMIUM").is_none(),
+            "VESTIGE_REQUIRE_CHROMIUM is set but no chromium is installed (apt-get install chromium)"
+        );
+        eprintln!(
+            "SKIPPED: no chromium on PATH (apt-get install chromium, or set VESTIGE_CHROMIUM)"
+        );
+    }
+    found
+}
+
+/// What one headless Chromium run of `page` produced.
+struct Browse {
+    dom: String,
+    /// URLs the page itself asked for (not the browser's own background requests).
+    page_requests: Vec<String>,
+}
+
+/// Opens `page` in headless Chromium with no network (`unshare -n`), in a fresh profile,
+/// recording a net log; `extra` adds e.g. `--screenshot=FILE`, else the DOM is dumped.
+fn browse(chromium: &Path, page: &Path, work: &Path, extra: &[String]) -> Browse {
+    let netlog = work.join("netlog.json");
+    let _ = std::fs::remove_file(&netlog);
+    let mut cmd = Command::new("unshare");
+    cmd.arg("-n")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            work.join("profile").display()
+        ))
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .arg("--window-size=1400,2400");
+    if extra.is_empty() {
+        cmd.arg("--dump-dom");
+    } else {
+        cmd.args(extra);
+    }
+    let out = cmd
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Browse {
+        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        page_requests: page_requests(&netlog),
+    }
+}
+
+/// URLs of the requests a `file://` page started, from a Chromium net log. The browser's own
+/// background requests (initiator "not an origin", not keyed to the page's site) are left
+/// out; a request from the page carries the file:// site in its network isolation key.
+fn page_requests(netlog: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(netlog).expect("chromium wrote the net log");
+    // Chromium may end the log without closing it when it exits quickly.
+    let log: Value = serde_json::from_str(&text)
+        .or_else(|_| serde_json::from_str(&format!("{}]}}", text.trim_end().trim_end_matches(','))))
+        .expect("net log parses");
+    let start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"].clone();
+    assert!(start_job.is_number(), "net log has URL_REQUEST_START_JOB");
+    log["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == start_job)
+        .filter(|e| {
+            let p = &e["params"];
+            p["initiator"] != "not an origin"
+                || p["network_isolation_key"]
+                    .as_str()
+                    .is_some_and(|k| k.contains("file://"))
+        })
+        .filter_map(|e| e["params"]["url"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn report_of_the_zoo_flags_the_deleted_executable() {
+    let z = zoo();
+    let (path, sum) = zoo_report();
+    assert_eq!(sum["verified"], true, "{sum}");
+    assert_eq!(sum["damaged_artifacts"], 0, "{sum}");
+    assert!(sum["flagged_processes"].as_u64().unwrap() >= 3, "{sum}");
+    let html = std::fs::read_to_string(path).unwrap();
+    let row = |name: &str| {
+        let pid = z.pid(name);
+        html.lines()
+            .find(|l| l.starts_with(&format!("<tr id=\"proc-{pid}\"")))
+            .unwrap_or_else(|| panic!("no process-table row for {name} (pid {pid})"))
+            .to_owned()
+    };
+    assert!(row("deleted_exe").contains("data-flags=\"deleted-exe"));
+    assert!(row("memfd_exe").contains("memfd-exe"));
+    assert!(row("rwx").contains("rwx-map"), "{}", row("rwx"));
+    assert!(!row("udp").contains("deleted-exe"));
+    let masked = z.pid("masked");
+    assert!(
+        html.contains(&format!("Hidden process {masked}:")),
+        "the masked pid is a finding"
+    );
+    assert!(html.contains("id=\"verify-verdict\">VERIFIED"));
+}
+
+#[test]
+fn zoo_report_renders_in_chromium_flagged_without_network() {
+    let Some(chromium) = chromium() else { return };
+    let z = zoo();
+    let (page, _) = zoo_report();
+    let work = fresh_dir("chromium-zoo");
+    let b = browse(&chromium, page, &work, &[]);
+    assert!(
+        b.page_requests.is_empty(),
+        "the report made requests: {:?}",
+        b.page_requests
+    );
+    let pid = z.pid("deleted_exe");
+    let exe = z.member("deleted_exe")["path"].as_str().unwrap();
+    // The rendered DOM (after the page's script ran) holds the flagged row and tree node.
+    let row_start = b
+        .dom
+        .find(&format!("<tr id=\"proc-{pid}\""))
+        .unwrap_or_else(|| panic!("no row for pid {pid} in the DOM"));
+    let row = &b.dom[row_start..row_start + b.dom[row_start..].find("</tr>").unwrap()];
+    assert!(row.contains("data-flags=\"deleted-exe"), "{row}");
+    assert!(row.contains("class=\"flagged\""), "{row}");
+    assert!(row.contains("executable deleted"), "{row}");
+    assert!(row.contains(exe), "{row}");
+    assert!(
+        b.dom.contains(&format!("id=\"tree-{pid}\"")),
+        "tree node for {pid}"
+    );
+    // The script ran under the page's CSP: it made every column header focusable.
+    assert!(
+        b.dom.contains("<th tabindex=\"0\">PID</th>"),
+        "the inline script did not run"
+    );
+
+    let png = work.join("report.png");
+    let b = browse(
+        &chromium,
+        page,
+        &work,
+        &[format!("--screenshot={}", png.display())],
+    );
+    assert!(b.page_requests.is_empty(), "{:?}", b.page_requests);
+    let bytes = std::fs::read(&png).expect("screenshot written");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    assert!(
+        bytes.len() > 20_000,
+        "a real rendering: {} bytes",
+        bytes.len()
+    );
+}
+
+#[test]
+fn chromium_net_log_check_catches_a_page_that_fetches() {
+    // The control for the no-request assertion: a page that does fetch is caught.
+    let Some(chromium) = chromium() else { return };
+    let work = fresh_dir("chromium-control");
+    let page = work.join("leaky.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html><body><img src=\"http://192.0.2.1/canary.png\"></body></html>",
+    )
+    .unwrap();
+    let b = browse(&chromium, &page, &work, &[]);
+    assert!(
+        b.page_requests
+            .iter()
+            .any(|u| u.contains("192.0.2.1/canary.png")),
+        "the control page's request was not seen: {:?}",
+        b.page_requests
+    );
+}
+
+/// Writes a collection whose process names, command lines and paths try to inject markup.
+fn hostile_collection(root: &Path) {
+    std::fs::create_dir_all(root.join("artifacts")).unwrap();
+    let procs = [
+        json!({"pid": 1, "ppid": 0, "comm": "init", "cmdline": ["/sbin/init"], "exe": "/sbin/init",
+               "exe_deleted": false, "start_time": "2026-12-04T15:00:00Z"}),
+        json!({"pid": 666, "ppid": 1, "comm": "<script>document.title='PWNED'</script>",
+               "cmdline": ["\"><img src=x id=injected-img>", "<iframe id=injected-frame></iframe>", "new\nline"],
+               "exe": "/tmp/<b id=injected-b>x</b> (deleted)", "exe_deleted": true,
+               "start_time": "2026-12-04T15:00:01Z", "user": "<svg id=injected-svg onload=alert(1)>"}),
+    ];
+    let raw: String = procs.iter().map(|p| format!("{p}\n")).collect();
+    let stored = zstd::encode_all(raw.as_bytes(), 3).unwrap();
+    std::fs::write(root.join("artifacts/processes.jsonl.zst"), &stored).unwrap();
+    let manifest = json!({
+        "schema": "vestige.manifest/1", "collection_id": "<i id=injected-i>c</i>",
+        "host_id": "</title><script>alert(3)</script>", "started_at": "2026-12-04T15:00:00Z",
+        "finished_at": "2026-12-04T15:00:02Z",
+        "tool": {"name": "vestige", "version": "0.1.0", "sha256": null},
+        "spec": {"name": "x", "sha256": "00", "source": "builtin:x", "path": null},
+        "host": {}, "collector": {"pid": 1, "sink": "dir"},
+        "artifacts": [{"name": "processes", "kind": "processes", "path": "artifacts/processes.jsonl.zst",
+            "status": "ok", "raw_bytes": raw.len(), "raw_sha256": e2e::sha256_hex(raw.as_bytes()),
+            "stored_bytes": stored.len(), "stored_sha256": e2e::sha256_hex(&stored), "records": 2,
+            "error": null, "warnings": [], "warning_count": 0}],
+    });
+    std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
+}
+
+#[test]
+fn hostile_names_render_as_text_in_chromium() {
+    let work = fresh_dir("hostile");
+    let root = work.join("collection");
+    hostile_collection(&root);
+    let page = work.join("report.html");
+    let run = vestige(&[
+        "report",
+        root.to_str().unwrap(),
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "only the page's own script"
+    );
+    for raw in [
+        "<img",
+        "<iframe",
+        "<b id",
+        "<svg",
+        "<i id",
+        "</title><script",
+    ] {
+        assert!(!html.contains(raw), "{raw} reached the page unescaped");
+    }
+    let Some(chromium) = chromium() else { return };
+    let b = browse(&chromium, &page, &work, &[]);
+    assert!(b.page_requests.is_empty(), "{:?}", b.page_requests);
+    for id in [
+        "injected-img",
+        "injected-frame",
+        "injected-b",
+        "injected-svg",
+        "injected-i",
+    ] {
+        // As text the id is there (escaped); as an element it would be `id="injected-…"`.
+        assert!(
+            !b.dom.contains(&format!("id=\"{id}\"")),
+            "{id} became an element"
+        );
+    }
+    assert!(!b.dom.contains("PWNED</title>") && !b.dom.contains("<title>PWNED"));
+    assert!(b.dom.contains("&lt;script&gt;document.title="));
+    assert!(b
+        .dom
+        .contains("data-flags=\"deleted-exe writable-dir-exe\""));
+}
+
+fn timeline(args: &[&str]) -> String {
+    let z = zoo();
+    let mut all = vec!["timeline", z.root.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = vestige(&all);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+#[test]
+fn zoo_timeline_jsonl_is_timesketch_ready_and_sorted() {
+    let z = zoo();
+    let text = timeline(&["--format", "jsonl"]);
+    let mut last = i64::MIN;
+    let mut starts = 0;
+    for line in text.lines() {
+        let e: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for k in [
+            "message",
+            "datetime",
+            "timestamp_desc",
+            "timestamp",
+            "artifact",
+            "host_id",
+        ] {
+            assert!(!e[k].is_null(), "{k} missing: {line}");
+        }
+        let t = e["timestamp"].as_i64().unwrap();
+        assert!(t >= last, "not sorted at {line}");
+        last = t;
+        let dt = e["datetime"].as_str().unwrap();
+        assert!(
+            dt.len() == 32 && dt.ends_with("+00:00") && &dt[10..11] == "T",
+            "ISO 8601: {dt}"
+        );
+        if e["timestamp_desc"] == "Process Start Time" {
+            starts += 1;
+        }
+    }
+    let procs = z.records("processes").len();
+    assert!(
+        starts >= procs - 1,
+        "{starts} start events for {procs} processes"
+    );
+    let pid = z.pid("deleted_exe");
+    let ev: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["timestamp_desc"] == "Process Start Time" && e["pid"] == pid)
+        .expect("start event of the deleted-exe process");
+    assert!(
+        ev["message"].as_str().unwrap().contains("exe deleted"),
+        "{ev}"
+    );
+    assert_eq!(ev["exe_deleted"], true);
+
+    let out = fresh_dir("timeline").join("t.jsonl");
+    timeline(&["--out", out.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        text,
+        "--out writes the same"
+    );
+}
+
+#[test]
+fn zoo_timeline_bodyfile_has_eleven_fields_sorted() {
+    let text = timeline(&["--format", "bodyfile"]);
+    let mut last = i64::MIN;
+    let mut n = 0;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        assert_eq!(f.len(), 11, "{line}");
+        assert_eq!(f[0], "0", "{line}");
+        for i in [2, 4, 5, 6] {
+            f[i].parse::<u64>()
+                .unwrap_or_else(|_| panic!("field {i}: {line}"));
+        }
+        assert_eq!(f[3].len(), 10, "mode as string: {line}");
+        let times: Vec<i64> = f[7..].iter().map(|t| t.parse().expect("epoch")).collect();
+        let first = times
+            .iter()
+            .copied()
+            .filter(|t| *t != 0)
+            .min()
+            .expect("a time");
+        assert!(first >= last, "not sorted at {line}");
+        last = first;
+        n += 1;
+    }
+    assert!(n > 10, "{n} lines");
+}

@@ -443,3 +443,58 @@ fn zoo_timeline_bodyfile_has_eleven_fields_sorted() {
     }
     assert!(n > 10, "{n} lines");
 }
+
+#[test]
+fn report_and_timeline_read_an_s3_collection() {
+    use e2e::moto::{aws_env, Moto};
+    let moto = Moto::start();
+    moto.create_locked_bucket("evidence-test", "GOVERNANCE", 1);
+    let endpoint = moto.endpoint();
+    let run = |args: &[&str]| {
+        let mut c = Command::new(e2e::vestige_bin());
+        aws_env(&mut c);
+        let out = c.args(args).output().expect("run vestige");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let collected = run(&[
+        "collect",
+        "--spec",
+        "minimal",
+        "--quiet",
+        "--s3",
+        "s3://evidence-test/cases/ir-9",
+        "--endpoint-url",
+        &endpoint,
+    ]);
+    let location = summary(&collected)["location"].as_str().unwrap().to_owned();
+    assert!(location.starts_with("s3://evidence-test/cases/ir-9/"));
+    let page = fresh_dir("s3").join("report.html");
+    let made = run(&[
+        "report",
+        &location,
+        "--out",
+        page.to_str().unwrap(),
+        "--endpoint-url",
+        &endpoint,
+    ]);
+    let sum = summary(&made);
+    assert_eq!(sum["verified"], true, "{sum}");
+    assert_eq!(sum["location"], location.as_str());
+    assert!(sum["processes"].as_u64().unwrap() > 1, "{sum}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&format!("id=\"proc-{}\"", std::process::id())));
+    let t = run(&["timeline", &location, "--endpoint-url", &endpoint]);
+    let text = String::from_utf8(t.stdout).unwrap();
+    let mine = format!("\"pid\":{}", std::process::id());
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Process Start Time") && l.contains(&mine)),
+        "this test's own process starts in the timeline"
+    );
+}

@@ -498,3 +498,143 @@ fn report_and_timeline_read_an_s3_collection() {
         "this test's own process starts in the timeline"
     );
 }
+
+/// Writes `records` as a zstd JSONL object and returns its manifest entry.
+fn write_artifact(root: &Path, name: &str, records: impl Iterator<Item = Value>) -> Value {
+    use sha2::Digest;
+    use std::io::Write;
+    let path = format!("artifacts/{name}.jsonl.zst");
+    let mut raw_hash = sha2::Sha256::new();
+    let (mut raw_bytes, mut count) = (0usize, 0usize);
+    let mut enc = zstd::Encoder::new(Vec::new(), 3).unwrap();
+    for r in records {
+        let line = format!("{r}\n");
+        raw_hash.update(line.as_bytes());
+        raw_bytes += line.len();
+        count += 1;
+        enc.write_all(line.as_bytes()).unwrap();
+    }
+    let stored = enc.finish().unwrap();
+    std::fs::write(root.join(&path), &stored).unwrap();
+    json!({"name": name, "kind": name, "path": path, "status": "ok", "raw_bytes": raw_bytes,
+           "raw_sha256": hex::encode(raw_hash.finalize()), "stored_bytes": stored.len(),
+           "stored_sha256": e2e::sha256_hex(&stored), "records": count, "error": null,
+           "warnings": [], "warning_count": 0})
+}
+
+/// Runs vestige and returns its output and peak resident set size in KiB (from wait4).
+// wait4 below reaps the child (clippy only knows `Child::wait`).
+#[allow(clippy::zombie_processes)]
+fn run_measured(args: &[&str]) -> (std::process::Output, i64) {
+    use std::io::Read;
+    let mut child = Command::new(e2e::vestige_bin())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into the two locals above; `child` is not
+    // waited for again (its Drop does not wait).
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let out = std::process::Output {
+        status: std::os::unix::process::ExitStatusExt::from_raw(status),
+        stdout,
+        stderr,
+    };
+    (out, usage.ru_maxrss)
+}
+
+#[test]
+fn a_large_collection_reports_in_bounded_memory_and_renders() {
+    let work = fresh_dir("large");
+    let root = work.join("collection");
+    std::fs::create_dir_all(root.join("artifacts")).unwrap();
+    const PROCS: i64 = 2000;
+    const MAPS: i64 = 130;
+    let procs = (1..=PROCS).map(|pid| {
+        json!({"pid": pid, "ppid": if pid < 100 { pid - 1 } else { pid % 97 + 2 },
+               "comm": format!("worker-{pid}"), "cmdline": ["python3", "member", pid.to_string()],
+               "exe": "/usr/bin/python3.11", "exe_deleted": pid == 1234,
+               "start_time": format!("2026-12-04T10:{:02}:{:02}Z", pid / 60 % 60, pid % 60),
+               "environ": ["PATH=/usr/bin", "X".repeat(500)]})
+    });
+    let maps = (1..=PROCS).flat_map(|pid| {
+        (0..MAPS).map(move |j| {
+            json!({"pid": pid, "start": format!("0x{:x}", 0x400000 + j * 4096), "end": "0x0",
+                   "perms": if j == 7 && pid == 77 { "rwxp" } else { "r-xp" }, "offset": 0, "inode": 9,
+                   "path": "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0", "deleted": false,
+                   "memfd": false, "writable_executable": j == 7 && pid == 77,
+                   "anonymous_executable": false})
+        })
+    });
+    let socks = (2..=PROCS).map(|pid| {
+        json!({"protocol": "tcp", "family": "inet", "local_address": "127.0.0.1",
+               "local_port": 10000 + pid, "remote_address": "0.0.0.0", "remote_port": 0,
+               "state": "LISTEN", "inode": pid, "pids": [pid]})
+    });
+    let artifacts = vec![
+        write_artifact(&root, "processes", procs),
+        write_artifact(&root, "memory_maps", maps),
+        write_artifact(&root, "connections", socks),
+    ];
+    let manifest = json!({
+        "schema": "vestige.manifest/1", "collection_id": "large", "host_id": "large",
+        "started_at": "2026-12-04T10:00:00Z", "finished_at": "2026-12-04T10:00:01Z",
+        "tool": {"name": "vestige", "version": "0.1.0", "sha256": null},
+        "spec": {"name": "x", "sha256": "00", "source": "x", "path": null},
+        "host": {}, "collector": {"pid": 1, "sink": "dir"}, "artifacts": artifacts,
+    });
+    std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
+    let maps_raw = manifest["artifacts"][1]["raw_bytes"].as_u64().unwrap();
+    assert!(maps_raw > 50 << 20, "{maps_raw} bytes of map records");
+
+    let page = work.join("report.html");
+    let (out, peak_kib) = run_measured(&[
+        "report",
+        root.to_str().unwrap(),
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sum = summary(&out);
+    assert_eq!(sum["processes"], PROCS, "{sum}");
+    assert_eq!(sum["flagged_processes"], 2, "{sum}");
+    assert_eq!(sum["verified"], true, "{sum}");
+    // 260,000 mappings (over 50 MB of JSON) are folded per process as they stream.
+    assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.len() < 8 << 20, "{} bytes", html.len());
+
+    let Some(chromium) = chromium() else { return };
+    let b = browse(&chromium, &page, &work, &[]);
+    assert!(b.page_requests.is_empty(), "{:?}", b.page_requests);
+    assert_eq!(b.dom.matches("<tr id=\"proc-").count(), PROCS as usize);
+    assert_eq!(b.dom.matches("data-pid=\"").count(), 2 * PROCS as usize);
+    assert!(b
+        .dom
+        .contains("<tr id=\"proc-1234\" data-pid=\"1234\" data-flags=\"deleted-exe\""));
+    assert!(b
+        .dom
+        .contains("<tr id=\"proc-77\" data-pid=\"77\" data-flags=\"rwx-map\""));
+}

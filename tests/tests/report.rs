@@ -489,6 +489,10 @@ fn report_and_timeline_read_an_s3_collection() {
     assert!(sum["processes"].as_u64().unwrap() > 1, "{sum}");
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains(&format!("id=\"proc-{}\"", std::process::id())));
+    assert!(
+        html.contains("object lock GOVERNANCE"),
+        "the objects' retention facts are shown"
+    );
     let t = run(&["timeline", &location, "--endpoint-url", &endpoint]);
     let text = String::from_utf8(t.stdout).unwrap();
     let mine = format!("\"pid\":{}", std::process::id());

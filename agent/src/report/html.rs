@@ -320,6 +320,20 @@ fn summary(h: &mut String, m: &ReportModel) {
             )
         }
     }
+    if let Some(v) = m.verify.as_ref().filter(|v| !v.notes.is_empty()) {
+        // Retention facts of S3 objects (version, Object Lock, legal hold), leftover parts.
+        const SHOWN: usize = 100;
+        let mut list: String = v
+            .notes
+            .iter()
+            .take(SHOWN)
+            .map(|n| format!("<li><code>{}</code></li>", esc_cut(n, 500)))
+            .collect();
+        if v.notes.len() > SHOWN {
+            list.push_str(&format!("<li>… {} more</li>", v.notes.len() - SHOWN));
+        }
+        kv(h, "Verification notes", format!("<ul>{list}</ul>"));
+    }
     if let Some(v) = &m.verify {
         kv(
             h,

@@ -49,11 +49,134 @@ struct Line {
     text: String,
 }
 
+/// Sorts lines by time in bounded memory: up to `budget` bytes are held; beyond that, sorted
+/// runs spill to unlinked temporary files, merged at the end.
+struct Sorter {
+    budget: usize,
+    held: usize,
+    lines: Vec<Line>,
+    runs: Vec<std::fs::File>,
+    count: usize,
+    /// The first spill failure; later lines are dropped and `finish` reports it.
+    error: Option<io::Error>,
+}
+
+impl Sorter {
+    fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            held: 0,
+            lines: Vec::new(),
+            runs: Vec::new(),
+            count: 0,
+            error: None,
+        }
+    }
+
+    fn push(&mut self, line: Line) {
+        if self.error.is_some() {
+            return;
+        }
+        self.held += line.text.len() + std::mem::size_of::<Line>();
+        self.count += 1;
+        self.lines.push(line);
+        if self.held > self.budget {
+            if let Err(e) = self.spill() {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn sort(&mut self) {
+        self.lines
+            .sort_by(|x, y| x.micros.cmp(&y.micros).then_with(|| x.text.cmp(&y.text)));
+    }
+
+    fn spill(&mut self) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        self.sort();
+        let mut name = [0u8; 8];
+        getrandom::getrandom(&mut name).map_err(|e| io::Error::other(e.to_string()))?;
+        let path = std::env::temp_dir().join(format!(
+            "vestige-timeline-{}-{}",
+            std::process::id(),
+            crate::pipeline::hex(&name)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        // Unlinked at once: the run lives as long as its handle, whatever happens.
+        std::fs::remove_file(&path)?;
+        let mut w = io::BufWriter::new(file);
+        for l in self.lines.drain(..) {
+            writeln!(w, "{}\t{}", l.micros, l.text)?;
+        }
+        let mut file = w.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        self.runs.push(file);
+        self.held = 0;
+        Ok(())
+    }
+
+    /// Writes every line in time order; returns how many.
+    fn finish(mut self, out: &mut dyn Write) -> io::Result<usize> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.runs.is_empty() {
+            self.sort();
+            for l in &self.lines {
+                out.write_all(l.text.as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            return Ok(self.count);
+        }
+        self.spill()?;
+        use std::cmp::Reverse;
+        use std::io::BufRead;
+        let mut runs: Vec<io::Lines<io::BufReader<std::fs::File>>> = self
+            .runs
+            .drain(..)
+            .map(|f| io::BufReader::new(f).lines())
+            .collect();
+        let next = |run: &mut io::Lines<io::BufReader<std::fs::File>>| -> io::Result<Option<(i64, String)>> {
+            let Some(line) = run.next().transpose()? else {
+                return Ok(None);
+            };
+            let (t, text) = line
+                .split_once('\t')
+                .and_then(|(t, text)| Some((t.parse::<i64>().ok()?, text.to_owned())))
+                .ok_or_else(|| io::Error::other("damaged sort run"))?;
+            Ok(Some((t, text)))
+        };
+        let mut heap = std::collections::BinaryHeap::new();
+        for (i, run) in runs.iter_mut().enumerate() {
+            if let Some((t, text)) = next(run)? {
+                heap.push(Reverse((t, text, i)));
+            }
+        }
+        while let Some(Reverse((_, text, i))) = heap.pop() {
+            out.write_all(text.as_bytes())?;
+            out.write_all(b"\n")?;
+            if let Some(run) = runs.get_mut(i) {
+                if let Some((t, text)) = next(run)? {
+                    heap.push(Reverse((t, text, i)));
+                }
+            }
+        }
+        out.flush()?;
+        Ok(self.count)
+    }
+}
+
 struct Builder {
     format: Format,
     host_id: String,
     collection_id: String,
-    lines: Vec<Line>,
+    lines: Sorter,
 }
 
 /// `Process Start Time` and the like, with the record's fields.
@@ -327,13 +450,26 @@ pub fn write_timeline(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<TimelineStats, String> {
+    write_timeline_within(reader, format, out, SORT_MEMORY)
+}
+
+/// Bytes of events held in memory while sorting; beyond it, sorted runs go to temporary
+/// files and are merged.
+const SORT_MEMORY: usize = 64 << 20;
+
+fn write_timeline_within(
+    reader: &dyn CollectionReader,
+    format: Format,
+    out: &mut dyn Write,
+    budget: usize,
+) -> Result<TimelineStats, String> {
     let manifest = read_manifest(reader)?;
     let mut stats = TimelineStats::default();
     let mut b = Builder {
         format,
         host_id: manifest.host_id.clone().unwrap_or_default(),
         collection_id: manifest.collection_id.clone().unwrap_or_default(),
-        lines: Vec::new(),
+        lines: Sorter::new(budget),
     };
     collection_points(&mut b, &manifest);
     for a in manifest.artifacts.iter().filter(|a| contributes(a)) {
@@ -365,17 +501,10 @@ pub fn write_timeline(
             stats.problems.push(format!("{name} ({path}): {d}"));
         }
     }
-    let mut lines = b.lines;
-    lines.sort_by(|x, y| x.micros.cmp(&y.micros).then_with(|| x.text.cmp(&y.text)));
-    stats.events = lines.len();
-    let write = |out: &mut dyn Write| -> io::Result<()> {
-        for l in &lines {
-            out.write_all(l.text.as_bytes())?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()
-    };
-    write(out).map_err(|e| format!("writing the timeline: {e}"))?;
+    stats.events = b
+        .lines
+        .finish(out)
+        .map_err(|e| format!("writing the timeline: {e}"))?;
     Ok(stats)
 }
 
@@ -589,6 +718,20 @@ mod tests {
             file[1..].join("|"),
             "/var/log/a\\x7cb\\x0ac.log|99|-rw-r-----|0|4|10|1796342400|1796256000|1796256000|0"
         );
+    }
+
+    #[test]
+    fn spilled_sort_runs_merge_to_the_same_output() {
+        let tmp = tempfile::tempdir().unwrap();
+        collection(tmp.path());
+        for format in [Format::Jsonl, Format::Bodyfile] {
+            let (whole, stats) = run(tmp.path(), format);
+            let mut out = Vec::new();
+            let reader = DirReader::new(tmp.path());
+            let small = write_timeline_within(&reader, format, &mut out, 300).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), whole, "{format:?}");
+            assert_eq!(small.events, stats.events);
+        }
     }
 
     #[test]

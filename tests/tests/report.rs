@@ -185,6 +185,12 @@ fn report_of_the_zoo_flags_the_deleted_executable() {
         html.contains(&format!("Hidden process {masked}:")),
         "the masked pid is a finding"
     );
+    assert!(
+        html.contains(&format!(
+            "id=\"tree-hidden-{masked}\" data-pid=\"{masked}\" data-flags=\"hidden\""
+        )),
+        "and is in the tree"
+    );
     assert!(html.contains("id=\"verify-verdict\">VERIFIED"));
 }
 

@@ -610,7 +610,17 @@ fn tree(h: &mut String, m: &ReportModel, flags: &HashMap<i64, Vec<Flag>>) {
             render_from(h, i, &mut visited);
         }
     }
-    if n == 0 {
+    // Processes the kernel hides from /proc have no record of their own: they hang here.
+    for hp in &m.hidden {
+        let pid = num(hp.pid);
+        h.push_str(&format!(
+            "<div class=\"leaf node flagged\" id=\"tree-hidden-{pid}\" data-pid=\"{pid}\" data-flags=\"hidden\"><span class=\"lbl\">{pid} {}</span> <code>{}</code> <span class=\"flag hidden\">hidden: {}</span></div>\n",
+            esc(hp.comm.as_deref().unwrap_or("?")),
+            esc_cut(hp.exe.as_deref().unwrap_or(""), 160),
+            esc(hp.reason.as_deref().unwrap_or("")),
+        ));
+    }
+    if n == 0 && m.hidden.is_empty() {
         h.push_str("<p class=\"muted\">No process records.</p>\n");
     }
     h.push_str("</div></section>\n");

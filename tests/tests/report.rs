@@ -192,6 +192,38 @@ fn report_of_the_zoo_flags_the_deleted_executable() {
         "and is in the tree"
     );
     assert!(html.contains("id=\"verify-verdict\">VERIFIED"));
+    // The listener and both ends of its connection, each under its owning process.
+    let (server, port) = (z.pid("tcp_server"), z.member("tcp_server")["port"].clone());
+    let client = z.pid("tcp_client");
+    let section = |id: &str| {
+        let start = html
+            .find(&format!("<table class=\"sortable\" id=\"{id}\""))
+            .unwrap();
+        html[start..start + html[start..].find("</table>").unwrap()].to_owned()
+    };
+    let listen = section("listen-table");
+    assert!(
+        listen
+            .lines()
+            .any(|l| l.contains(&format!("href=\"#proc-{server}\""))
+                && l.contains(&format!(">127.0.0.1:{port}<"))
+                && l.contains("LISTEN")),
+        "{listen}"
+    );
+    let remote = section("remote-table");
+    for (owner, local_is_server) in [(server, true), (client, false)] {
+        assert!(
+            remote
+                .lines()
+                .any(|l| l.contains(&format!("href=\"#proc-{owner}\""))
+                    && l.contains("ESTABLISHED")
+                    && l.contains(&format!(
+                        "{}127.0.0.1:{port}<",
+                        if local_is_server { ">" } else { "" }
+                    ))),
+            "pid {owner}: {remote}"
+        );
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ command -v readelf >/dev/null || apt_pkgs+=(binutils)
 command -v dash >/dev/null || apt_pkgs+=(dash)
 command -v dpkg-deb >/dev/null || apt_pkgs+=(dpkg)
 command -v setpriv >/dev/null || apt_pkgs+=(util-linux)
+command -v chromium >/dev/null || apt_pkgs+=(chromium)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${apt_pkgs[@]}"
 fi

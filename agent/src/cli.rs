@@ -27,6 +27,11 @@ enum Command {
     Collect(Box<CollectArgs>),
     /// Check a stored collection against its manifest.
     Verify(VerifyArgs),
+    /// Write a self-contained HTML report of a stored collection for an analyst.
+    Report(ReportArgs),
+    /// Export the times of a stored collection as a sorted timeline (Timesketch JSONL or a
+    /// mactime bodyfile).
+    Timeline(TimelineArgs),
     /// Inspect collector specs.
     #[command(subcommand)]
     Spec(SpecCommand),
@@ -155,6 +160,40 @@ struct VerifyArgs {
     s3_client: S3ClientArgs,
 }
 
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// Collection root: a directory or an s3:// URI.
+    location: String,
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Do not re-check the stored objects (faster on a large remote collection); the page
+    /// then says verification was not run.
+    #[arg(long)]
+    no_verify: bool,
+    /// The manifest_sha256 from the collection's summary line: verification also proves the
+    /// manifest.
+    #[arg(long, value_name = "HEX", conflicts_with = "no_verify")]
+    manifest_sha256: Option<String>,
+    #[command(flatten)]
+    s3_client: S3ClientArgs,
+}
+
+#[derive(Debug, Args)]
+struct TimelineArgs {
+    /// Collection root: a directory or an s3:// URI.
+    location: String,
+    /// `jsonl` (Timesketch: message, datetime, timestamp_desc, timestamp and source fields)
+    /// or `bodyfile` (mactime: MD5|name|inode|mode|UID|GID|size|atime|mtime|ctime|crtime).
+    #[arg(long, value_name = "FORMAT", default_value = "jsonl")]
+    format: crate::timeline::Format,
+    /// Write to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    s3_client: S3ClientArgs,
+}
+
 #[derive(Debug, Subcommand)]
 enum SpecCommand {
     /// Validate a spec file; errors name the line and column.
@@ -242,6 +281,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Collect(args) => collect(*args),
         Command::Verify(args) => verify(args),
+        Command::Report(args) => report(args),
+        Command::Timeline(args) => timeline(args),
         Command::Spec(cmd) => spec(cmd),
     }
 }
@@ -394,6 +435,96 @@ fn verify(args: VerifyArgs) -> ExitCode {
         0
     } else {
         1
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary name, so a half-written file never sits
+/// under the final name.
+fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".part");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: {e}", path.display())
+        })
+}
+
+fn report(args: ReportArgs) -> ExitCode {
+    let reader = match open_reader(&args.location, &args.s3_client) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let opts = crate::report::ReportOptions {
+        verify: !args.no_verify,
+        manifest_sha256: args.manifest_sha256,
+    };
+    let (page, summary) = crate::report::build(reader.as_ref(), &opts);
+    if let Err(e) = write_file_atomically(&args.out, page.as_bytes()) {
+        eprintln!("vestige: cannot write the report: {e}");
+        return 1;
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "report": args.out.display().to_string(),
+            "location": reader.location(),
+            "bytes": page.len(),
+            "processes": summary.processes,
+            "flagged_processes": summary.flagged,
+            "verified": summary.verified,
+            "damaged_artifacts": summary.damaged,
+        })
+    );
+    0
+}
+
+fn timeline(args: TimelineArgs) -> ExitCode {
+    let reader = match open_reader(&args.location, &args.s3_client) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let result = match &args.out {
+        Some(path) => {
+            let mut tmp = path.as_os_str().to_owned();
+            tmp.push(".part");
+            let tmp = PathBuf::from(tmp);
+            let written = std::fs::File::create(&tmp)
+                .map_err(|e| format!("{}: {e}", tmp.display()))
+                .and_then(|f| {
+                    let mut out = std::io::BufWriter::new(f);
+                    crate::timeline::write_timeline(reader.as_ref(), args.format, &mut out)
+                })
+                .and_then(|stats| {
+                    std::fs::rename(&tmp, path)
+                        .map(|()| stats)
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                });
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            crate::timeline::write_timeline(reader.as_ref(), args.format, &mut out)
+        }
+    };
+    match result {
+        Ok(stats) => {
+            for p in &stats.problems {
+                eprintln!("vestige: timeline: {p}");
+            }
+            tracing::debug!("timeline: {} events", stats.events);
+            0
+        }
+        Err(e) => {
+            eprintln!("vestige: timeline: {e}");
+            1
+        }
     }
 }
 

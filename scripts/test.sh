@@ -36,6 +36,8 @@ python3 -c 'import duckdb, sqlglot' 2>/dev/null \
   || python3 -m pip install -q --break-system-packages duckdb sqlglot
 
 # --- build and test ---
+# The report tests render in headless Chromium (installed above); never skip them here.
+export VESTIGE_REQUIRE_CHROMIUM=1
 cargo fmt --all -- --check
 cargo build --workspace --all-targets
 cargo clippy --workspace --all-targets -- -D warnings

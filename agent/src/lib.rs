@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod collect;
+pub mod custody;
 pub mod glob;
 pub mod host;
 pub mod hostfs;

@@ -279,7 +279,8 @@ fn new_runtime() -> Result<Runtime, String> {
         .map_err(|e| format!("cannot start the S3 runtime: {e}"))
 }
 
-async fn new_client(opts: &ClientOptions) -> Result<Client, String> {
+/// The client and the endpoint it sends requests to (for the manifest's footprint).
+async fn new_client(opts: &ClientOptions) -> Result<(Client, String), String> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
             RetryConfig::standard()
@@ -304,12 +305,22 @@ async fn new_client(opts: &ClientOptions) -> Result<Client, String> {
         return Err("no AWS region: give --region or set AWS_REGION".into());
     }
     let custom_endpoint = conf.endpoint_url().is_some();
+    let endpoint = match (conf.endpoint_url(), conf.region()) {
+        (Some(u), _) => u.to_owned(),
+        (None, Some(r)) => format!("https://s3.{r}.amazonaws.com"),
+        (None, None) => "https://s3.amazonaws.com".to_owned(),
+    };
     let s3conf = aws_sdk_s3::config::Builder::from(&conf)
         .force_path_style(custom_endpoint)
         // vestige supplies its own SHA-256 for every request.
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .build();
-    Ok(Client::from_conf(s3conf))
+    Ok((Client::from_conf(s3conf), endpoint))
+}
+
+/// The manifest and its signature: attempted even after an upload failed, with extra time.
+fn is_custody_record(path: &str) -> bool {
+    path == MANIFEST_PATH || path == crate::custody::SIGNATURE_PATH
 }
 
 fn b64_sha256(bytes: &[u8]) -> String {
@@ -339,6 +350,8 @@ struct Ledger {
 struct Shared {
     rt: Runtime,
     client: Client,
+    /// Where requests go (recorded in the manifest's footprint).
+    endpoint: String,
     root: S3Url,
     opts: S3Options,
     in_flight: Arc<Semaphore>,
@@ -359,7 +372,7 @@ impl Shared {
 
     fn limit_for(&self, path: &str) -> Option<Instant> {
         self.opts.deadline.map(|d| {
-            if path == MANIFEST_PATH {
+            if is_custody_record(path) {
                 d + MANIFEST_GRACE
             } else {
                 d
@@ -451,12 +464,13 @@ impl S3Sink {
         }
         opts.parts_in_flight = opts.parts_in_flight.clamp(1, 64);
         let rt = new_runtime()?;
-        let client = rt.block_on(new_client(&opts.client))?;
+        let (client, endpoint) = rt.block_on(new_client(&opts.client))?;
         let in_flight = Arc::new(Semaphore::new(opts.parts_in_flight));
         Ok(Self {
             shared: Arc::new(Shared {
                 rt,
                 client,
+                endpoint,
                 root,
                 opts,
                 in_flight,
@@ -519,10 +533,14 @@ impl Sink for S3Sink {
         }
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![self.shared.endpoint.clone()]
+    }
+
     fn create(&self, path: &str) -> Result<Box<dyn SinkObject>, SinkError> {
         check_relative_path(path)?;
         if let Some(why) = self.shared.broken() {
-            if path != MANIFEST_PATH {
+            if !is_custody_record(path) {
                 if let Some(dir) = self.shared.fallback_sink()? {
                     let obj = dir.create(path)?;
                     return Ok(Box::new(FallbackObject {
@@ -987,7 +1005,7 @@ impl S3Reader {
     /// A reader for the collection root `root`.
     pub fn new(root: S3Url, client: &ClientOptions) -> Result<Self, String> {
         let rt = new_runtime()?;
-        let client = rt.block_on(new_client(client))?;
+        let (client, _) = rt.block_on(new_client(client))?;
         Ok(Self {
             rt: Arc::new(rt),
             client,

@@ -73,6 +73,13 @@ struct CollectArgs {
     /// key is generated for this collection and its public key printed in the summary line.
     #[arg(long, value_name = "FILE")]
     signing_key_file: Option<PathBuf>,
+    /// SNTP server whose time the host clock's skew is measured against (`host[:port]`), or
+    /// `none`. Default: Amazon Time Sync Service.
+    #[arg(long, value_name = "HOST[:PORT]|none", default_value = crate::clock::DEFAULT_TIME_SOURCE)]
+    time_source: String,
+    /// Time allowed for the skew measurement (it runs beside the collection).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
+    time_timeout: Duration,
     #[command(flatten)]
     s3_client: S3ClientArgs,
     #[command(flatten)]
@@ -358,6 +365,9 @@ fn collect(args: CollectArgs) -> ExitCode {
         recipients: (!recipients.is_empty()).then(|| Arc::new(recipients)),
         signing_key: Arc::new(signing_key),
         invocation: crate::manifest::Invocation::from_env(),
+        time_source: (!args.time_source.eq_ignore_ascii_case("none"))
+            .then(|| args.time_source.clone()),
+        time_timeout: args.time_timeout,
     };
     match run::collect(&spec, &opts, open_sink.as_ref()) {
         Ok((_manifest, summary)) => {

@@ -6,6 +6,7 @@
 //! [`run`] drives one collection.
 
 pub mod cli;
+pub mod clock;
 pub mod collect;
 pub mod custody;
 pub mod glob;

@@ -30,6 +30,10 @@ pub struct Manifest {
     pub host: HostInfo,
     /// The collector process itself.
     pub collector: CollectorInfo,
+    /// Clock provenance: the host's clocks at start and end, and the wall clock's skew
+    /// against a time source.
+    #[serde(default)]
+    pub clock: Option<ClockInfo>,
     /// Who asked for the collection (SSM Run Command), when known.
     #[serde(default)]
     pub invocation: Invocation,
@@ -41,6 +45,17 @@ pub struct Manifest {
     pub signature: Option<SignatureInfo>,
     /// Every artifact, in collection order.
     pub artifacts: Vec<ArtifactEntry>,
+}
+
+/// Clock provenance of the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClockInfo {
+    /// Wall, monotonic and boottime clocks when the run started.
+    pub start: crate::clock::ClockReading,
+    /// The same clocks when the manifest was written.
+    pub end: crate::clock::ClockReading,
+    /// Skew of the wall clock against the time source (`--time-source`).
+    pub skew: crate::clock::ClockSkew,
 }
 
 /// How the collection was invoked.
@@ -224,6 +239,12 @@ pub struct ArtifactEntry {
     pub warning_count: u64,
     /// Start, RFC 3339 UTC.
     pub started_at: Option<String>,
+    /// The host's clocks when the object was opened.
+    #[serde(default)]
+    pub clock_start: Option<crate::clock::ClockReading>,
+    /// The host's clocks when the object was complete.
+    #[serde(default)]
+    pub clock_end: Option<crate::clock::ClockReading>,
     /// Wall time spent, milliseconds.
     pub duration_ms: Option<u64>,
     /// Object version id, when the sink versions objects.
@@ -249,6 +270,8 @@ impl ArtifactEntry {
             warnings: Vec::new(),
             warning_count: 0,
             started_at: None,
+            clock_start: None,
+            clock_end: None,
             duration_ms: None,
             version_id: None,
         }
@@ -265,6 +288,8 @@ impl ArtifactEntry {
         e.encoding = Some(fin.form.encoding().to_owned());
         e.stored_is = Some(fin.form.stored_is().to_owned());
         e.version_id = fin.commit.version_id.clone();
+        e.clock_start = Some(fin.clock_start.clone());
+        e.clock_end = Some(fin.clock_end.clone());
         e
     }
 }

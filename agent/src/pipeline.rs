@@ -174,6 +174,7 @@ pub struct ArtifactWriter {
     raw_bytes: u64,
     stage: Stage,
     form: StoredForm,
+    clock_start: crate::clock::ClockReading,
 }
 
 /// A completed artifact: its hashes and what the sink reported.
@@ -187,6 +188,10 @@ pub struct Finished {
     pub commit: CommitInfo,
     /// How the stored bytes relate to the raw ones.
     pub form: StoredForm,
+    /// The host's clocks when the object was opened.
+    pub clock_start: crate::clock::ClockReading,
+    /// The host's clocks when it was complete.
+    pub clock_end: crate::clock::ClockReading,
 }
 
 impl ArtifactWriter {
@@ -197,6 +202,7 @@ impl ArtifactWriter {
         encoding: impl Into<Encoding>,
     ) -> Result<Self, PipelineError> {
         let encoding = encoding.into();
+        let clock_start = crate::clock::read();
         let path = match encoding.encryption {
             Some(_) => format!("{path}{AGE_SUFFIX}"),
             None => path.to_owned(),
@@ -245,6 +251,7 @@ impl ArtifactWriter {
             raw_bytes: 0,
             stage,
             form,
+            clock_start,
         })
     }
 
@@ -303,11 +310,14 @@ impl ArtifactWriter {
             stored_sha256: hex(&stored.hasher.finalize()),
         };
         let commit = stored.object.commit(&digest)?;
+        let clock_end = crate::clock::read();
         Ok(Finished {
             path,
             digest,
             commit,
             form: self.form,
+            clock_start: self.clock_start,
+            clock_end,
         })
     }
 }

@@ -4,8 +4,8 @@ use crate::collect::{self, CollectError, Context, Output};
 use crate::custody::{Recipients, SigningKey, SIGNATURE_PATH};
 use crate::host;
 use crate::manifest::{
-    ArtifactEntry, BuildInfo, CollectorInfo, EncryptionInfo, Endpoint, HostInfo, Invocation,
-    Manifest, SignatureInfo, SpecInfo, Status, ToolInfo, MANIFEST_PATH, SCHEMA,
+    ArtifactEntry, BuildInfo, ClockInfo, CollectorInfo, EncryptionInfo, Endpoint, HostInfo,
+    Invocation, Manifest, SignatureInfo, SpecInfo, Status, ToolInfo, MANIFEST_PATH, SCHEMA,
 };
 use crate::pipeline::{sha256_reader, ArtifactWriter, Compression, Encoding};
 use crate::progress::Progress;
@@ -56,6 +56,10 @@ pub struct RunOptions {
     pub signing_key: Arc<SigningKey>,
     /// Who asked for the collection.
     pub invocation: Invocation,
+    /// SNTP server to measure the clock's skew against (`host[:port]`); `None`: not measured.
+    pub time_source: Option<String>,
+    /// Total time allowed for the skew measurement.
+    pub time_timeout: Duration,
 }
 
 /// Build facts stamped in by build.rs.
@@ -128,6 +132,12 @@ pub fn collect(
     open_sink: SinkOpener<'_>,
 ) -> Result<(Manifest, Summary), RunError> {
     let t0 = Instant::now();
+    let clock_start = crate::clock::read();
+    // Measured beside the collection, never in front of it.
+    let skew_probe = opts
+        .time_source
+        .as_deref()
+        .map(|s| crate::clock::SkewProbe::start(s, opts.time_timeout));
     // The footprint is measured over the run itself (before and after), not process start-up.
     let write_bytes_before = self_io_write_bytes();
     let started_at = timefmt::now_rfc3339();
@@ -234,7 +244,14 @@ pub fn collect(
         entries.append(&mut produced);
     }
 
+    let skew = skew_probe.map_or_else(crate::clock::ClockSkew::disabled, |p| p.finish());
     let mut endpoints = Vec::new();
+    if let Some(src) = &opts.time_source {
+        endpoints.push(Endpoint {
+            purpose: "ntp".into(),
+            address: src.clone(),
+        });
+    }
     if !host::imds_disabled() {
         endpoints.push(Endpoint {
             purpose: "imds".into(),
@@ -297,6 +314,11 @@ pub fn collect(
             threads_peak: threads_peak.max(self_threads()),
             endpoints,
         },
+        clock: Some(ClockInfo {
+            start: clock_start,
+            end: crate::clock::read(),
+            skew,
+        }),
         invocation: opts.invocation.clone(),
         encryption: encoding.encryption.as_ref().map(|r| EncryptionInfo {
             format: "age".into(),

@@ -86,7 +86,7 @@ struct Measurement {
     raw: Option<Result<Measured, String>>,
 }
 
-/// Copies every byte read to a writer (the decrypted output), remembering the first error.
+/// Copies every byte read to a writer (the decrypted copy); a failed write fails the read.
 struct Tee<'w, R> {
     inner: R,
     out: &'w mut dyn Write,

@@ -25,6 +25,8 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}"
 version="$(cargo metadata --no-deps --format-version 1 --offline 2>/dev/null \
   | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="vestige"))')"
 
+# The source revision goes into every manifest (tool.build.commit).
+VESTIGE_BUILD_COMMIT="${VESTIGE_BUILD_COMMIT:-$(git rev-parse HEAD 2>/dev/null || true)}" \
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
   cargo build --release --locked -p vestige --target "$target" >&2
 

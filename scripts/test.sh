@@ -22,6 +22,8 @@ command -v dash >/dev/null || apt_pkgs+=(dash)
 command -v dpkg-deb >/dev/null || apt_pkgs+=(dpkg)
 command -v setpriv >/dev/null || apt_pkgs+=(util-linux)
 command -v chromium >/dev/null || apt_pkgs+=(chromium)
+command -v age >/dev/null || apt_pkgs+=(age)
+command -v openssl >/dev/null || apt_pkgs+=(openssl)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${apt_pkgs[@]}"
 fi

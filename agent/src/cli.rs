@@ -25,13 +25,15 @@ pub struct Cli {
 enum Command {
     /// Collect evidence from this host.
     Collect(Box<CollectArgs>),
-    /// Check a stored collection against its manifest.
+    /// Check a stored collection against its manifest and the manifest's signature.
     Verify(VerifyArgs),
     /// Write a self-contained HTML report of a stored collection for an analyst.
     Report(ReportArgs),
     /// Export the times of a stored collection as a sorted timeline (Timesketch JSONL or a
     /// mactime bodyfile).
     Timeline(TimelineArgs),
+    /// Decrypt an encrypted collection into a directory, checking every hash on the way.
+    Decrypt(DecryptArgs),
     /// Inspect collector specs.
     #[command(subcommand)]
     Spec(SpecCommand),
@@ -71,6 +73,22 @@ struct CollectArgs {
     /// e.g. a mounted disk image. A spec's own `root` option wins over it.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// Encrypt every artifact to this age recipient (`age1…`, from `age-keygen`); repeat for
+    /// several. Adds to the spec's `encrypt_to`. The manifest and its signature stay readable.
+    #[arg(long = "encrypt-to", value_name = "RECIPIENT")]
+    encrypt_to: Vec<String>,
+    /// Sign the manifest with this Ed25519 private key (PKCS#8 PEM, e.g. from `openssl genpkey
+    /// -algorithm ed25519`, or DER). Or put the PEM in VESTIGE_SIGNING_KEY. Without either, a
+    /// key is generated for this collection and its public key printed in the summary line.
+    #[arg(long, value_name = "FILE")]
+    signing_key_file: Option<PathBuf>,
+    /// SNTP server whose time the host clock's skew is measured against (`host[:port]`), or
+    /// `none`. Default: Amazon Time Sync Service.
+    #[arg(long, value_name = "HOST[:PORT]|none", default_value = crate::clock::DEFAULT_TIME_SOURCE)]
+    time_source: String,
+    /// Time allowed for the skew measurement (it runs beside the collection).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
+    time_timeout: Duration,
     #[command(flatten)]
     s3_client: S3ClientArgs,
     #[command(flatten)]
@@ -153,6 +171,38 @@ struct VerifyArgs {
     /// The manifest_sha256 from the collection's summary line: also proves the manifest.
     #[arg(long, value_name = "HEX")]
     manifest_sha256: Option<String>,
+    /// The Ed25519 public key the manifest must be signed with: the summary line's
+    /// `signing_public_key` (base64) or the team's key (a PEM file from `openssl pkey -pubout`).
+    #[arg(long, value_name = "KEY|FILE")]
+    public_key: Option<String>,
+    /// age identity file (`age-keygen` output): also decrypt every encrypted object and check
+    /// its raw hash. Without it, encrypted objects are checked on their ciphertext.
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
+    /// Print the full report as JSON instead of lines.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    s3_client: S3ClientArgs,
+}
+
+#[derive(Debug, Args)]
+struct DecryptArgs {
+    /// Collection root: a directory or an s3:// URI.
+    location: String,
+    /// age identity file (`age-keygen` output) of one of the collection's recipients.
+    #[arg(long, value_name = "FILE")]
+    identity: PathBuf,
+    /// New directory to write the decrypted collection to (objects keep their names without
+    /// `.age`: still zstd-compressed, as before encryption).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The manifest_sha256 from the collection's summary line.
+    #[arg(long, value_name = "HEX")]
+    manifest_sha256: Option<String>,
+    /// The Ed25519 public key the manifest must be signed with (as for verify).
+    #[arg(long, value_name = "KEY|FILE")]
+    public_key: Option<String>,
     /// Print the full report as JSON instead of lines.
     #[arg(long)]
     json: bool,
@@ -283,6 +333,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify(args),
         Command::Report(args) => report(args),
         Command::Timeline(args) => timeline(args),
+        Command::Decrypt(args) => decrypt(args),
         Command::Spec(cmd) => spec(cmd),
     }
 }
@@ -297,6 +348,21 @@ fn collect(args: CollectArgs) -> ExitCode {
             return usage_error(format!("--root {}: not a directory", root.display()));
         }
     }
+    // Custody material is checked before anything is collected: a bad key or recipient is a
+    // usage error (exit 2).
+    let recipients = match crate::custody::Recipients::parse(
+        args.encrypt_to
+            .iter()
+            .chain(spec.spec.encrypt_to.iter())
+            .map(String::as_str),
+    ) {
+        Ok(r) => r,
+        Err(e) => return usage_error(format!("--encrypt-to: {e}")),
+    };
+    let signing_key = match load_signing_key(args.signing_key_file.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return usage_error(e),
+    };
     let deadline = match (args.deadline, spec.spec.deadline) {
         (Some(a), Some(b)) => Some(a.min(b.0)),
         (a, b) => a.or(b.map(|d| d.0)),
@@ -349,6 +415,12 @@ fn collect(args: CollectArgs) -> ExitCode {
         threads: args
             .threads
             .map_or_else(crate::collect::default_threads, usize::from),
+        recipients: (!recipients.is_empty()).then(|| Arc::new(recipients)),
+        signing_key: Arc::new(signing_key),
+        invocation: crate::manifest::Invocation::from_env(),
+        time_source: (!args.time_source.eq_ignore_ascii_case("none"))
+            .then(|| args.time_source.clone()),
+        time_timeout: args.time_timeout,
     };
     match run::collect(&spec, &opts, open_sink.as_ref()) {
         Ok((_manifest, summary)) => {
@@ -369,6 +441,24 @@ fn collect(args: CollectArgs) -> ExitCode {
             );
             1
         }
+    }
+}
+
+/// The team's signing key from `--signing-key-file` or VESTIGE_SIGNING_KEY (never argv), else
+/// a key generated for this collection.
+fn load_signing_key(file: Option<&Path>) -> Result<crate::custody::SigningKey, String> {
+    use crate::custody::{SigningKey, SIGNING_KEY_ENV};
+    let env = std::env::var_os(SIGNING_KEY_ENV).filter(|v| !v.is_empty());
+    match (file, env) {
+        (Some(_), Some(_)) => Err(format!(
+            "give the signing key once: --signing-key-file or {SIGNING_KEY_ENV}, not both"
+        )),
+        (Some(f), None) => SigningKey::from_file(f).map_err(|e| format!("--signing-key-file {e}")),
+        (None, Some(v)) => {
+            SigningKey::from_bytes(std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()))
+                .map_err(|e| format!("{SIGNING_KEY_ENV}: {e}"))
+        }
+        (None, None) => SigningKey::ephemeral(),
     }
 }
 
@@ -401,9 +491,73 @@ fn verify(args: VerifyArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
-    let report = crate::verify::verify(reader.as_ref(), args.manifest_sha256.as_deref());
+    let public_key = match args
+        .public_key
+        .as_deref()
+        .map(crate::custody::PublicKey::from_arg)
+    {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => return usage_error(format!("--public-key {e}")),
+    };
+    let identities = match args
+        .identity
+        .as_deref()
+        .map(crate::custody::Identities::from_file)
+    {
+        None => None,
+        Some(Ok(i)) => Some(i),
+        Some(Err(e)) => return usage_error(format!("--identity {e}")),
+    };
+    let checks = crate::verify::Checks {
+        manifest_sha256: args.manifest_sha256.as_deref(),
+        public_key,
+        identities: identities.as_ref(),
+    };
+    let report = crate::verify::check(reader.as_ref(), &checks, None);
+    print_report(&report, args.json)
+}
+
+fn decrypt(args: DecryptArgs) -> ExitCode {
+    let reader = match open_reader(&args.location, &args.s3_client) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let public_key = match args
+        .public_key
+        .as_deref()
+        .map(crate::custody::PublicKey::from_arg)
+    {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => return usage_error(format!("--public-key {e}")),
+    };
+    let identities = match crate::custody::Identities::from_file(&args.identity) {
+        Ok(i) => i,
+        Err(e) => return usage_error(format!("--identity {e}")),
+    };
+    if args.out.exists() {
+        return usage_error(format!(
+            "--out {}: exists; give a new directory",
+            args.out.display()
+        ));
+    }
+    let out = match DirSink::create_root(&args.out) {
+        Ok(o) => o,
+        Err(e) => return usage_error(format!("--out {e}")),
+    };
+    let checks = crate::verify::Checks {
+        manifest_sha256: args.manifest_sha256.as_deref(),
+        public_key,
+        identities: Some(&identities),
+    };
+    let report = crate::verify::decrypt(reader.as_ref(), &checks, &out);
+    print_report(&report, args.json)
+}
+
+fn print_report(report: &crate::verify::Report, json: bool) -> ExitCode {
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if json {
         let _ = writeln!(
             out,
             "{}",
@@ -428,6 +582,10 @@ fn verify(args: VerifyArgs) -> ExitCode {
                 "checked": report.checked,
                 "problems": report.problems.len(),
                 "manifest_sha256": report.manifest_sha256,
+                "signature": report.signature,
+                "signature_public_key": report.signature_public_key,
+                "decrypted": report.decrypted,
+                "ciphertext_only": report.ciphertext_only,
             })
         );
     }

@@ -6,7 +6,9 @@
 //! [`run`] drives one collection.
 
 pub mod cli;
+pub mod clock;
 pub mod collect;
+pub mod custody;
 pub mod glob;
 pub mod host;
 pub mod hostfs;

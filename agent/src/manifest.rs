@@ -30,8 +30,92 @@ pub struct Manifest {
     pub host: HostInfo,
     /// The collector process itself.
     pub collector: CollectorInfo,
+    /// Clock provenance: the host's clocks at start and end, and the wall clock's skew
+    /// against a time source.
+    #[serde(default)]
+    pub clock: Option<ClockInfo>,
+    /// Who asked for the collection (SSM Run Command), when known.
+    #[serde(default)]
+    pub invocation: Invocation,
+    /// How artifacts are encrypted; null when they are stored unencrypted.
+    #[serde(default)]
+    pub encryption: Option<EncryptionInfo>,
+    /// The key that signed this manifest (the signature is stored beside it).
+    #[serde(default)]
+    pub signature: Option<SignatureInfo>,
     /// Every artifact, in collection order.
     pub artifacts: Vec<ArtifactEntry>,
+}
+
+/// Clock provenance of the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClockInfo {
+    /// Wall, monotonic and boottime clocks when the run started.
+    pub start: crate::clock::ClockReading,
+    /// The same clocks when the manifest was written.
+    pub end: crate::clock::ClockReading,
+    /// Skew of the wall clock against the time source (`--time-source`).
+    pub skew: crate::clock::ClockSkew,
+}
+
+/// How the collection was invoked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Invocation {
+    /// The SSM Run Command command id (`VESTIGE_SSM_COMMAND_ID`, set by the SSM document).
+    pub ssm_command_id: Option<String>,
+    /// The instance (or managed node) id the SSM agent reported (`AWS_SSM_INSTANCE_ID`).
+    pub ssm_instance_id: Option<String>,
+    /// The region the SSM agent reported (`AWS_SSM_REGION_NAME`).
+    pub ssm_region: Option<String>,
+}
+
+/// Encryption of the artifacts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EncryptionInfo {
+    /// `age` (age-encryption.org/v1; `age -d -i IDENTITY` opens each object).
+    pub format: String,
+    /// The age recipients (`age1…`) every artifact is encrypted to.
+    pub recipients: Vec<String>,
+    /// What is encrypted and what is not.
+    pub scope: String,
+}
+
+/// The manifest's signature.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignatureInfo {
+    /// `ed25519`.
+    pub algorithm: String,
+    /// The public key, base64 of its raw 32 bytes. A key named here proves nothing by
+    /// itself: check it against the summary line or the team's key (`verify --public-key`).
+    pub public_key: String,
+    /// `provided` (the team's key) or `ephemeral` (generated for this collection).
+    pub key: String,
+    /// Object path of the signature: 64 raw bytes over the exact bytes of manifest.json.
+    pub path: String,
+}
+
+/// A network endpoint the collector contacted (or tried to).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `imds`, `s3` or `ntp`.
+    pub purpose: String,
+    /// URL or host:port.
+    pub address: String,
+}
+
+/// Build facts of the running binary.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BuildInfo {
+    /// Target triple.
+    pub target: String,
+    /// Cargo profile (`release`, `debug`).
+    pub profile: String,
+    /// Compiler version.
+    pub rustc: String,
+    /// Cargo features compiled in.
+    pub features: Vec<String>,
+    /// Source revision, when the build stamped one (`VESTIGE_BUILD_COMMIT` at build time).
+    pub commit: Option<String>,
 }
 
 /// The collecting binary.
@@ -43,6 +127,9 @@ pub struct ToolInfo {
     pub version: String,
     /// SHA-256 of the running binary (/proc/self/exe), or null if unreadable.
     pub sha256: Option<String>,
+    /// How it was built.
+    #[serde(default)]
+    pub build: BuildInfo,
 }
 
 /// The spec that drove the run.
@@ -92,6 +179,15 @@ pub struct CollectorInfo {
     pub io_priority: Option<String>,
     /// Whether the run was interrupted (signal or deadline).
     pub interrupted: Option<String>,
+    /// Threads of the collector at the end of the run.
+    #[serde(default)]
+    pub threads: Option<u64>,
+    /// Most threads seen during the run (sampled after each artifact).
+    #[serde(default)]
+    pub threads_peak: Option<u64>,
+    /// Network endpoints the collector contacted or tried to.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
 }
 
 /// Outcome of one artifact.
@@ -119,14 +215,20 @@ pub struct ArtifactEntry {
     pub path: Option<String>,
     /// Outcome.
     pub status: Status,
-    /// Bytes before compression.
+    /// Bytes of the plaintext, before compression (and encryption).
     pub raw_bytes: Option<u64>,
-    /// SHA-256 before compression.
+    /// SHA-256 of the plaintext, before compression (and encryption).
     pub raw_sha256: Option<String>,
     /// Bytes as stored.
     pub stored_bytes: Option<u64>,
-    /// SHA-256 as stored.
+    /// SHA-256 of the object as stored (see `stored_is`).
     pub stored_sha256: Option<String>,
+    /// Transformations from raw to stored, in order: `zstd+age`, `zstd`, `age`, `none`.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// What `stored_sha256` covers: `ciphertext`, `compressed` or `plaintext`.
+    #[serde(default)]
+    pub stored_is: Option<String>,
     /// Records, for JSONL artifacts.
     pub records: Option<u64>,
     /// What went wrong, when status is not ok.
@@ -137,6 +239,12 @@ pub struct ArtifactEntry {
     pub warning_count: u64,
     /// Start, RFC 3339 UTC.
     pub started_at: Option<String>,
+    /// The host's clocks when the object was opened.
+    #[serde(default)]
+    pub clock_start: Option<crate::clock::ClockReading>,
+    /// The host's clocks when the object was complete.
+    #[serde(default)]
+    pub clock_end: Option<crate::clock::ClockReading>,
     /// Wall time spent, milliseconds.
     pub duration_ms: Option<u64>,
     /// Object version id, when the sink versions objects.
@@ -155,11 +263,15 @@ impl ArtifactEntry {
             raw_sha256: None,
             stored_bytes: None,
             stored_sha256: None,
+            encoding: None,
+            stored_is: None,
             records: None,
             error,
             warnings: Vec::new(),
             warning_count: 0,
             started_at: None,
+            clock_start: None,
+            clock_end: None,
             duration_ms: None,
             version_id: None,
         }
@@ -173,7 +285,11 @@ impl ArtifactEntry {
         e.raw_sha256 = Some(fin.digest.raw_sha256.clone());
         e.stored_bytes = Some(fin.digest.stored_bytes);
         e.stored_sha256 = Some(fin.digest.stored_sha256.clone());
+        e.encoding = Some(fin.form.encoding().to_owned());
+        e.stored_is = Some(fin.form.stored_is().to_owned());
         e.version_id = fin.commit.version_id.clone();
+        e.clock_start = Some(fin.clock_start.clone());
+        e.clock_end = Some(fin.clock_end.clone());
         e
     }
 }

@@ -1,12 +1,16 @@
-//! The one artifact pipeline: raw bytes → SHA-256 → zstd → SHA-256 → sink.
+//! The one artifact pipeline: raw bytes → SHA-256 → zstd → (age encryption) → SHA-256 →
+//! sink.
 //!
-//! Nothing else in vestige hashes or compresses evidence. Bytes stream through; no artifact
-//! is held whole in memory.
+//! Nothing else in vestige hashes, compresses or encrypts evidence. Bytes stream through; no
+//! artifact is held whole in memory. `raw_sha256` covers the plaintext before compression;
+//! `stored_sha256` covers the object exactly as stored (the age ciphertext when encrypted).
 
+use crate::custody::{Recipients, AGE_SUFFIX};
 use crate::sink::{CommitInfo, ObjectDigest, Sink, SinkError, SinkObject};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// A failure inside the pipeline.
@@ -53,9 +57,42 @@ impl Write for StoredSide {
     }
 }
 
+/// The encryption layer, between compression and the stored side.
+enum Sealed {
+    /// An age stream to the collection's recipients.
+    Age(Box<age::stream::StreamWriter<StoredSide>>),
+    /// No encryption.
+    Clear(StoredSide),
+}
+
+impl Write for Sealed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sealed::Age(w) => w.write(buf),
+            Sealed::Clear(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sealed::Age(w) => w.flush(),
+            Sealed::Clear(w) => w.flush(),
+        }
+    }
+}
+
+impl Sealed {
+    /// Writes the last age chunk (its authentication tag) and returns the stored side.
+    fn finish(self) -> io::Result<StoredSide> {
+        match self {
+            Sealed::Age(w) => w.finish(),
+            Sealed::Clear(w) => Ok(w),
+        }
+    }
+}
+
 enum Stage {
-    Zstd(zstd::stream::write::Encoder<'static, StoredSide>),
-    Plain(StoredSide),
+    Zstd(zstd::stream::write::Encoder<'static, Sealed>),
+    Plain(Sealed),
 }
 
 /// Bytes per zstd compression job (the library's minimum is 512 KiB).
@@ -70,12 +107,74 @@ pub enum Compression {
     None,
 }
 
-/// Writes one artifact: hashes the raw bytes, compresses, hashes what is stored.
+/// How an artifact's bytes are turned into the stored object: compression, then optionally
+/// age encryption to the collection's recipients.
+#[derive(Debug, Clone)]
+pub struct Encoding {
+    /// Compression (first).
+    pub compression: Compression,
+    /// Recipients to encrypt to (second); `None` stores the compressed bytes as they are.
+    pub encryption: Option<Arc<Recipients>>,
+}
+
+impl From<Compression> for Encoding {
+    fn from(compression: Compression) -> Self {
+        Self {
+            compression,
+            encryption: None,
+        }
+    }
+}
+
+impl Encoding {
+    /// Compression then encryption to `recipients` (none when the list is empty).
+    pub fn new(compression: Compression, recipients: Option<Arc<Recipients>>) -> Self {
+        Self {
+            compression,
+            encryption: recipients.filter(|r| !r.is_empty()),
+        }
+    }
+}
+
+/// What the stored object is, relative to the raw bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredForm {
+    /// zstd-compressed.
+    pub compressed: bool,
+    /// age-encrypted (after compression).
+    pub encrypted: bool,
+}
+
+impl StoredForm {
+    /// The transformations from raw to stored, in order: `zstd+age`, `zstd`, `age` or
+    /// `none`.
+    pub fn encoding(&self) -> &'static str {
+        match (self.compressed, self.encrypted) {
+            (true, true) => "zstd+age",
+            (true, false) => "zstd",
+            (false, true) => "age",
+            (false, false) => "none",
+        }
+    }
+
+    /// What `stored_sha256` is a hash of: `ciphertext`, `compressed` or `plaintext`.
+    pub fn stored_is(&self) -> &'static str {
+        match (self.compressed, self.encrypted) {
+            (_, true) => "ciphertext",
+            (true, false) => "compressed",
+            (false, false) => "plaintext",
+        }
+    }
+}
+
+/// Writes one artifact: hashes the raw bytes, compresses, encrypts, hashes what is stored.
 pub struct ArtifactWriter {
     path: String,
     raw_hasher: Sha256,
     raw_bytes: u64,
     stage: Stage,
+    form: StoredForm,
+    clock_start: crate::clock::ClockReading,
 }
 
 /// A completed artifact: its hashes and what the sink reported.
@@ -87,28 +186,54 @@ pub struct Finished {
     pub digest: ObjectDigest,
     /// Sink's answer (e.g. a version id).
     pub commit: CommitInfo,
+    /// How the stored bytes relate to the raw ones.
+    pub form: StoredForm,
+    /// The host's clocks when the object was opened.
+    pub clock_start: crate::clock::ClockReading,
+    /// The host's clocks when it was complete.
+    pub clock_end: crate::clock::ClockReading,
 }
 
 impl ArtifactWriter {
-    /// Opens `path` on `sink`.
+    /// Opens `path` on `sink` (`path` + `.age` when the encoding encrypts).
     pub fn create(
         sink: &dyn Sink,
         path: &str,
-        compression: Compression,
+        encoding: impl Into<Encoding>,
     ) -> Result<Self, PipelineError> {
+        let encoding = encoding.into();
+        let clock_start = crate::clock::read();
+        let path = match encoding.encryption {
+            Some(_) => format!("{path}{AGE_SUFFIX}"),
+            None => path.to_owned(),
+        };
+        let path = path.as_str();
+        let werr = |source| PipelineError::Write {
+            path: path.to_owned(),
+            source,
+        };
         let object = sink.create(path)?;
         let stored = StoredSide {
             object,
             hasher: Sha256::new(),
             bytes: 0,
         };
-        let stage = match compression {
+        let sealed = match &encoding.encryption {
+            Some(recipients) => {
+                let enc = recipients
+                    .encryptor()
+                    .map_err(|e| werr(io::Error::other(e)))?;
+                Sealed::Age(Box::new(enc.wrap_output(stored).map_err(werr)?))
+            }
+            None => Sealed::Clear(stored),
+        };
+        let form = StoredForm {
+            compressed: matches!(encoding.compression, Compression::Zstd(_)),
+            encrypted: encoding.encryption.is_some(),
+        };
+        let stage = match encoding.compression {
             Compression::Zstd(level) => {
-                let werr = |source| PipelineError::Write {
-                    path: path.to_owned(),
-                    source,
-                };
-                let mut enc = zstd::stream::write::Encoder::new(stored, level).map_err(werr)?;
+                let mut enc = zstd::stream::write::Encoder::new(sealed, level).map_err(werr)?;
                 // One worker thread compresses while the collector keeps producing; small
                 // jobs keep the encoder's buffers (and so our memory) small.
                 enc.multithread(1).map_err(werr)?;
@@ -118,13 +243,15 @@ impl ArtifactWriter {
                 .map_err(werr)?;
                 Stage::Zstd(enc)
             }
-            Compression::None => Stage::Plain(stored),
+            Compression::None => Stage::Plain(sealed),
         };
         Ok(Self {
             path: path.to_owned(),
             raw_hasher: Sha256::new(),
             raw_bytes: 0,
             stage,
+            form,
+            clock_start,
         })
     }
 
@@ -167,13 +294,15 @@ impl ArtifactWriter {
     /// Flushes compression, commits the object, and returns its hashes.
     pub fn finish(self) -> Result<Finished, PipelineError> {
         let path = self.path;
-        let stored = match self.stage {
-            Stage::Zstd(enc) => enc.finish().map_err(|source| PipelineError::Write {
-                path: path.clone(),
-                source,
-            })?,
+        let werr = |source| PipelineError::Write {
+            path: path.clone(),
+            source,
+        };
+        let sealed = match self.stage {
+            Stage::Zstd(enc) => enc.finish().map_err(werr)?,
             Stage::Plain(w) => w,
         };
+        let stored = sealed.finish().map_err(werr)?;
         let digest = ObjectDigest {
             raw_bytes: self.raw_bytes,
             raw_sha256: hex(&self.raw_hasher.finalize()),
@@ -181,10 +310,14 @@ impl ArtifactWriter {
             stored_sha256: hex(&stored.hasher.finalize()),
         };
         let commit = stored.object.commit(&digest)?;
+        let clock_end = crate::clock::read();
         Ok(Finished {
             path,
             digest,
             commit,
+            form: self.form,
+            clock_start: self.clock_start,
+            clock_end,
         })
     }
 }
@@ -351,6 +484,50 @@ mod tests {
         let fin = w.finish().unwrap();
         assert_eq!(fin.digest.raw_sha256, fin.digest.stored_sha256);
         assert_eq!(fin.digest.raw_sha256, hex(&Sha256::digest(b"{}")));
+    }
+
+    #[test]
+    fn encrypted_artifacts_hash_the_plaintext_and_the_ciphertext() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sink = DirSink::create_root(&tmp.path().join("c")).unwrap();
+        let id = age::x25519::Identity::generate();
+        let recipient = id.to_public().to_string();
+        let rs = Arc::new(Recipients::parse([recipient.as_str()]).unwrap());
+        let enc = Encoding::new(Compression::Zstd(3), Some(rs));
+        let mut w = ArtifactWriter::create(&sink, "artifacts/x.jsonl.zst", enc).unwrap();
+        let mut raw = Vec::new();
+        for i in 0..50_000u32 {
+            raw.extend_from_slice(format!("{{\"i\":{i}}}\n").as_bytes());
+        }
+        for chunk in raw.chunks(7_000) {
+            w.write_raw(chunk).unwrap();
+        }
+        let fin = w.finish().unwrap();
+        assert_eq!(fin.path, "artifacts/x.jsonl.zst.age");
+        assert_eq!(fin.form.encoding(), "zstd+age");
+        assert_eq!(fin.form.stored_is(), "ciphertext");
+        let stored = std::fs::read(sink.root().join(&fin.path)).unwrap();
+        assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+        assert_eq!(fin.digest.stored_sha256, hex(&Sha256::digest(&stored)));
+        assert_eq!(fin.digest.stored_bytes, stored.len() as u64);
+        let dec = age::Decryptor::new(&stored[..]).unwrap();
+        let mut plain = Vec::new();
+        dec.decrypt(std::iter::once(&id as &dyn age::Identity))
+            .unwrap()
+            .read_to_end(&mut plain)
+            .unwrap();
+        let back = zstd::decode_all(&plain[..]).unwrap();
+        assert_eq!(back, raw);
+        assert_eq!(fin.digest.raw_sha256, hex(&Sha256::digest(&raw)));
+        // Without recipients nothing is encrypted and the name is unchanged.
+        let enc = Encoding::new(
+            Compression::Zstd(3),
+            Some(Arc::new(Recipients::parse([]).unwrap())),
+        );
+        let w = ArtifactWriter::create(&sink, "artifacts/y.jsonl.zst", enc).unwrap();
+        let fin = w.finish().unwrap();
+        assert_eq!(fin.path, "artifacts/y.jsonl.zst");
+        assert_eq!(fin.form.stored_is(), "compressed");
     }
 
     #[test]

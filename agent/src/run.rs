@@ -1,12 +1,13 @@
 //! One collection: spec → collectors → pipeline → sink → manifest, in volatility order.
 
 use crate::collect::{self, CollectError, Context, Output};
+use crate::custody::{Recipients, SigningKey, SIGNATURE_PATH};
 use crate::host;
 use crate::manifest::{
-    ArtifactEntry, CollectorInfo, HostInfo, Manifest, SpecInfo, Status, ToolInfo, MANIFEST_PATH,
-    SCHEMA,
+    ArtifactEntry, BuildInfo, ClockInfo, CollectorInfo, EncryptionInfo, Endpoint, HostInfo,
+    Invocation, Manifest, SignatureInfo, SpecInfo, Status, ToolInfo, MANIFEST_PATH, SCHEMA,
 };
-use crate::pipeline::{sha256_reader, ArtifactWriter, Compression};
+use crate::pipeline::{sha256_reader, ArtifactWriter, Compression, Encoding};
 use crate::progress::Progress;
 use crate::sink::Sink;
 use crate::summary::Summary;
@@ -51,6 +52,58 @@ pub struct RunOptions {
     pub root: Option<std::path::PathBuf>,
     /// Most threads one collector may use.
     pub threads: usize,
+    /// age recipients every artifact is encrypted to; `None` (or empty) stores them readable.
+    pub recipients: Option<Arc<Recipients>>,
+    /// The key the manifest is signed with (the team's, or an ephemeral one).
+    pub signing_key: Arc<SigningKey>,
+    /// Who asked for the collection.
+    pub invocation: Invocation,
+    /// SNTP server to measure the clock's skew against (`host[:port]`); `None`: not measured.
+    pub time_source: Option<String>,
+    /// Total time allowed for the skew measurement.
+    pub time_timeout: Duration,
+}
+
+/// Build facts stamped in by build.rs.
+pub fn build_info() -> BuildInfo {
+    BuildInfo {
+        target: env!("VESTIGE_BUILD_TARGET").to_owned(),
+        profile: env!("VESTIGE_BUILD_PROFILE").to_owned(),
+        rustc: env!("VESTIGE_BUILD_RUSTC").to_owned(),
+        features: env!("VESTIGE_BUILD_FEATURES")
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        commit: option_env!("VESTIGE_BUILD_COMMIT")
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
+    }
+}
+
+/// A value from the environment that is safe to record: at most 128 characters of
+/// `[A-Za-z0-9._:-]`; anything else is not recorded.
+fn env_id(name: &str) -> Option<String> {
+    let v = std::env::var(name).ok()?;
+    let v = v.trim();
+    (!v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')))
+    .then(|| v.to_owned())
+}
+
+impl Invocation {
+    /// The SSM facts in this process's environment: `VESTIGE_SSM_COMMAND_ID` (the SSM
+    /// document sets it from its orchestration directory), `AWS_SSM_INSTANCE_ID` and
+    /// `AWS_SSM_REGION_NAME` (set by the SSM agent).
+    pub fn from_env() -> Self {
+        Self {
+            ssm_command_id: env_id("VESTIGE_SSM_COMMAND_ID"),
+            ssm_instance_id: env_id("AWS_SSM_INSTANCE_ID"),
+            ssm_region: env_id("AWS_SSM_REGION_NAME"),
+        }
+    }
 }
 
 /// The identity a collection is filed under.
@@ -81,6 +134,12 @@ pub fn collect(
     open_sink: SinkOpener<'_>,
 ) -> Result<(Manifest, Summary), RunError> {
     let t0 = Instant::now();
+    let clock_start = crate::clock::read();
+    // Measured beside the collection, never in front of it.
+    let skew_probe = opts
+        .time_source
+        .as_deref()
+        .map(|s| crate::clock::SkewProbe::start(s, opts.time_timeout));
     // The footprint is measured over the run itself (before and after), not process start-up.
     let write_bytes_before = self_io_write_bytes();
     let started_at = timefmt::now_rfc3339();
@@ -122,11 +181,14 @@ pub fn collect(
         .with_threads(opts.threads),
     );
     let compression = Compression::Zstd(spec.spec.zstd_level.0);
+    let encoding = Encoding::new(compression, opts.recipients.clone());
+    let mut threads_peak = self_threads();
     let mut progress = Progress::new(opts.progress, spec.spec.artifacts.len());
     let mut entries: Vec<ArtifactEntry> = Vec::new();
     let mut interrupted: Option<String> = None;
 
-    // The spec itself, first: it says what the run meant to do.
+    // The spec itself, first: it says what the run meant to do. It holds no host data (only
+    // what to collect), so it stays readable even when the artifacts are encrypted.
     let spec_path = "artifacts/spec.yaml.zst";
     let spec_entry = match store_spec(sink.as_ref(), spec_path, &spec.source, compression) {
         Ok(e) => e,
@@ -172,7 +234,8 @@ pub fn collect(
         }
         progress.start(name);
         let (mut produced, stopped_by) =
-            run_artifact(&ctx, &sink, compression, artifact, timeout, &opts.stop);
+            run_artifact(&ctx, &sink, &encoding, artifact, timeout, &opts.stop);
+        threads_peak = threads_peak.max(self_threads());
         if let Some(reason) = stopped_by {
             if reason == Stop::Signal {
                 interrupted = Some("interrupted by signal".into());
@@ -186,6 +249,24 @@ pub fn collect(
         entries.append(&mut produced);
     }
 
+    let skew = skew_probe.map_or_else(crate::clock::ClockSkew::disabled, |p| p.finish());
+    let mut endpoints = Vec::new();
+    if let Some(src) = &opts.time_source {
+        endpoints.push(Endpoint {
+            purpose: "ntp".into(),
+            address: src.clone(),
+        });
+    }
+    if !host::imds_disabled() {
+        endpoints.push(Endpoint {
+            purpose: "imds".into(),
+            address: host::endpoint_from_env(),
+        });
+    }
+    endpoints.extend(sink.endpoints().into_iter().map(|address| Endpoint {
+        purpose: "s3".into(),
+        address,
+    }));
     let mut manifest = Manifest {
         schema: SCHEMA.to_owned(),
         collection_id: collection_id.clone(),
@@ -196,6 +277,7 @@ pub fn collect(
             name: "vestige".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             sha256: tool_sha.ok().and_then(|h| h.join().ok()).flatten(),
+            build: build_info(),
         },
         spec: SpecInfo {
             name: spec.spec.name.clone(),
@@ -233,7 +315,29 @@ pub fn collect(
                 _ => "none".to_owned(),
             }),
             interrupted,
+            threads: self_threads(),
+            threads_peak: threads_peak.max(self_threads()),
+            endpoints,
         },
+        clock: Some(ClockInfo {
+            start: clock_start,
+            end: crate::clock::read(),
+            skew,
+        }),
+        invocation: opts.invocation.clone(),
+        encryption: encoding.encryption.as_ref().map(|r| EncryptionInfo {
+            format: "age".into(),
+            recipients: r.as_strings().to_vec(),
+            scope: "every artifact (objects ending in .age); manifest.json, its signature and \
+                    the spec copy are stored readable"
+                .into(),
+        }),
+        signature: Some(SignatureInfo {
+            algorithm: "ed25519".into(),
+            public_key: opts.signing_key.public_key().to_string(),
+            key: opts.signing_key.origin().as_str().into(),
+            path: SIGNATURE_PATH.into(),
+        }),
         artifacts: entries,
     };
     manifest.finished_at = timefmt::now_rfc3339();
@@ -244,6 +348,15 @@ pub fn collect(
     w.write_raw(&body)
         .map_err(|e| RunError::Manifest(e.to_string()))?;
     let fin = w.finish().map_err(|e| RunError::Manifest(e.to_string()))?;
+    // The signature, after the manifest and through the same sink: 64 raw bytes over the
+    // exact manifest bytes.
+    let signature = opts.signing_key.sign(&body);
+    let mut w = ArtifactWriter::create(sink.as_ref(), SIGNATURE_PATH, Compression::None)
+        .map_err(|e| RunError::Manifest(format!("signature: {e}")))?;
+    w.write_raw(&signature)
+        .map_err(|e| RunError::Manifest(format!("signature: {e}")))?;
+    w.finish()
+        .map_err(|e| RunError::Manifest(format!("signature: {e}")))?;
     sink.close()
         .map_err(|e| RunError::Manifest(e.to_string()))?;
     progress.finish(&manifest);
@@ -280,7 +393,7 @@ enum Stop {
 fn run_artifact(
     ctx: &Arc<Context>,
     sink: &Arc<dyn Sink>,
-    compression: Compression,
+    encoding: &Encoding,
     artifact: &ArtifactSpec,
     timeout: Duration,
     stop: &Arc<AtomicBool>,
@@ -305,7 +418,7 @@ fn run_artifact(
 
     let mut out = match Output::open(
         sink.clone(),
-        compression,
+        encoding.clone(),
         &name,
         kind,
         extras.clone(),
@@ -434,6 +547,14 @@ pub fn self_io_write_bytes() -> Option<u64> {
     let buf = std::fs::read_to_string("/proc/self/io").ok()?;
     buf.lines()
         .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Threads of this process now (/proc/self/status `Threads`).
+pub fn self_threads() -> Option<u64> {
+    let buf = std::fs::read_to_string("/proc/self/status").ok()?;
+    buf.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|v| v.trim().parse().ok())
 }
 

@@ -30,6 +30,13 @@ pub struct Summary {
     pub duration_ms: u64,
     /// Why the run stopped early, if it did.
     pub interrupted: Option<String>,
+    /// Public key of the manifest's signature (base64 of the raw Ed25519 key): keep it with
+    /// `manifest_sha256` and pass it to `vestige verify --public-key`.
+    pub signing_public_key: Option<String>,
+    /// `provided` (the team's key) or `ephemeral` (generated for this collection).
+    pub signing_key: Option<String>,
+    /// Whether the artifacts are encrypted (age).
+    pub encrypted: bool,
 }
 
 impl Summary {
@@ -51,6 +58,9 @@ impl Summary {
             skipped: c.skipped,
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             interrupted: m.collector.interrupted.clone(),
+            signing_public_key: m.signature.as_ref().map(|s| s.public_key.clone()),
+            signing_key: m.signature.as_ref().map(|s| s.key.clone()),
+            encrypted: m.encryption.is_some(),
         }
     }
 

@@ -1,15 +1,22 @@
-//! `vestige verify`: re-read every stored object and check it against the manifest.
+//! `vestige verify`: re-read every stored object and check it against the manifest, and the
+//! manifest against its signature. `vestige decrypt` is the same walk, writing the plaintext
+//! (still zstd-compressed) of every object to a directory.
 
+use crate::custody::{Identities, PublicKey, AGE_SUFFIX, SIGNATURE_PATH};
 use crate::manifest::{Manifest, MANIFEST_PATH, SCHEMA};
 use crate::pipeline::hex;
-use crate::sink::{CollectionReader, SinkError};
+use crate::sink::dir::DirSink;
+use crate::sink::{CollectionReader, ObjectDigest, Sink, SinkError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 /// Largest manifest read (a manifest is kilobytes; this bounds a hostile one).
 const MAX_MANIFEST: u64 = 64 << 20;
+
+/// Largest signature object read (an Ed25519 signature is 64 bytes).
+const MAX_SIGNATURE: u64 = 4096;
 
 /// One mismatch, naming the object and the cause.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -27,6 +34,16 @@ pub struct Report {
     pub location: String,
     /// SHA-256 of the manifest as read.
     pub manifest_sha256: Option<String>,
+    /// The manifest's signature: `valid` (checked against the key given with
+    /// `--public-key`), `valid_unpinned` (checked only against the key the manifest names),
+    /// `invalid`, `missing` or `unsigned`.
+    pub signature: String,
+    /// The public key the signature was checked with (base64).
+    pub signature_public_key: Option<String>,
+    /// Encrypted objects whose plaintext was decrypted and checked against `raw_sha256`.
+    pub decrypted: usize,
+    /// Encrypted objects checked on their ciphertext only (no `--identity`).
+    pub ciphertext_only: usize,
     /// Objects checked.
     pub checked: usize,
     /// Objects that matched.
@@ -69,18 +86,55 @@ struct Measurement {
     raw: Option<Result<Measured, String>>,
 }
 
-/// Stored (size, sha) of one object and, for `.zst` objects, raw (size, sha) or why the
-/// content could not be decompressed. The stored hash is always computed over every byte.
-fn measure(reader: Box<dyn Read + Send>, compressed: bool) -> Result<Measurement, String> {
+/// Copies every byte read to a writer (the decrypted copy); a failed write fails the read.
+struct Tee<'w, R> {
+    inner: R,
+    out: &'w mut dyn Write,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(buf.get(..n).unwrap_or_default())?;
+        Ok(n)
+    }
+}
+
+/// Stored (size, sha) of one object and, where the content can be read, raw (size, sha) or
+/// why not: `.zst` objects are decompressed; `.age` objects are decrypted first when
+/// identities are given (else only their ciphertext is measured). The stored hash is always
+/// computed over every byte. `copy` receives the decrypted (still compressed) bytes of an
+/// `.age` object, or the stored bytes of any other.
+fn measure(
+    reader: Box<dyn Read + Send>,
+    path: &str,
+    identities: Option<&Identities>,
+    copy: Option<&mut dyn Write>,
+) -> Result<Measurement, String> {
     let mut stored = HashingReader {
         inner: reader,
         hasher: Sha256::new(),
         bytes: 0,
     };
-    let raw = if compressed {
-        Some(decompressed_digest(&mut stored))
-    } else {
-        None
+    let inner_path = path.strip_suffix(AGE_SUFFIX);
+    let compressed = inner_path.unwrap_or(path).ends_with(".zst");
+    let raw = match (inner_path, identities) {
+        (Some(_), None) => None,
+        (Some(_), Some(ids)) => Some(match ids.decrypt(&mut stored) {
+            Err(e) => Err(e),
+            Ok(plain) => content_digest(plain, compressed, copy),
+        }),
+        (None, _) => match copy {
+            Some(out) => {
+                let tee = Tee {
+                    inner: &mut stored,
+                    out,
+                };
+                Some(content_digest(tee, compressed, None))
+            }
+            None if compressed => Some(decompressed_digest(&mut stored)),
+            None => None,
+        },
     };
     // Whatever the decoder left unread (trailing bytes, or all of it after an error) still
     // counts as stored bytes.
@@ -89,6 +143,42 @@ fn measure(reader: Box<dyn Read + Send>, compressed: bool) -> Result<Measurement
         stored: (stored.bytes, hex(&stored.hasher.finalize())),
         raw,
     })
+}
+
+/// The raw digest of content that may be compressed, copying what is read to `copy`.
+fn content_digest<R: Read>(
+    content: R,
+    compressed: bool,
+    copy: Option<&mut dyn Write>,
+) -> Result<Measured, String> {
+    let mut sink = io::sink();
+    let out: &mut dyn Write = match copy {
+        Some(c) => c,
+        None => &mut sink,
+    };
+    let mut tee = Tee {
+        inner: content,
+        out,
+    };
+    let res = if compressed {
+        decompressed_digest(&mut tee)
+    } else {
+        plain_digest(&mut tee)
+    };
+    // Whatever follows the compressed stream is copied too (and fails the raw check below
+    // only through the decoder's own error).
+    io::copy(&mut tee, &mut io::sink()).map_err(|e| format!("reading: {e}"))?;
+    res
+}
+
+fn plain_digest<R: Read>(r: &mut R) -> Result<Measured, String> {
+    let mut h = HashingReader {
+        inner: r,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    io::copy(&mut h, &mut io::sink()).map_err(|e| format!("reading: {e}"))?;
+    Ok((h.bytes, hex(&h.hasher.finalize())))
 }
 
 fn decompressed_digest<R: Read>(stored: &mut R) -> Result<Measured, String> {
@@ -110,12 +200,49 @@ fn decompressed_digest<R: Read>(stored: &mut R) -> Result<Measured, String> {
     Ok((raw_bytes, hex(&raw_hasher.finalize())))
 }
 
+/// What to check beyond the stored hashes.
+#[derive(Debug, Default)]
+pub struct Checks<'a> {
+    /// The manifest_sha256 from the summary line kept outside the host.
+    pub manifest_sha256: Option<&'a str>,
+    /// The key the manifest must be signed with (the summary's or the team's).
+    pub public_key: Option<PublicKey>,
+    /// age identities: encrypted objects are decrypted and their raw hashes checked.
+    pub identities: Option<&'a Identities>,
+}
+
 /// Verifies a collection. `expected_manifest_sha256` (from the summary line kept outside the
 /// host) also proves the manifest itself unchanged.
 pub fn verify(reader: &dyn CollectionReader, expected_manifest_sha256: Option<&str>) -> Report {
+    check(
+        reader,
+        &Checks {
+            manifest_sha256: expected_manifest_sha256,
+            ..Checks::default()
+        },
+        None,
+    )
+}
+
+/// Decrypts a collection into `out` (a new directory): every object is checked as
+/// [`check`] does and written there with `.age` removed (its plaintext, still compressed);
+/// the manifest and its signature are copied as stored.
+pub fn decrypt(reader: &dyn CollectionReader, checks: &Checks<'_>, out: &DirSink) -> Report {
+    check(reader, checks, Some(out))
+}
+
+/// Verifies a collection against its manifest, the manifest against its signature (and the
+/// expected hash), and, with identities, the plaintext of encrypted objects; with `out`,
+/// writes what it read there.
+pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&DirSink>) -> Report {
+    let expected_manifest_sha256 = checks.manifest_sha256;
     let mut report = Report {
         location: reader.location(),
         manifest_sha256: None,
+        signature: "missing".into(),
+        signature_public_key: None,
+        decrypted: 0,
+        ciphertext_only: 0,
         checked: 0,
         matched: Vec::new(),
         problems: Vec::new(),
@@ -172,9 +299,17 @@ pub fn verify(reader: &dyn CollectionReader, expected_manifest_sha256: Option<&s
     if let Some(d) = reader.describe(MANIFEST_PATH) {
         report.notes.push(format!("{MANIFEST_PATH}: {d}"));
     }
+    let sig = check_signature(reader, &manifest, &body, checks.public_key, &mut report);
+    if let Some(out) = out {
+        copy_object(out, MANIFEST_PATH, &body, &mut report);
+        if let Some(sig) = &sig {
+            copy_object(out, SIGNATURE_PATH, sig, &mut report);
+        }
+    }
 
     let mut listed: HashSet<String> = HashSet::new();
     listed.insert(MANIFEST_PATH.to_owned());
+    listed.insert(SIGNATURE_PATH.to_owned());
     for a in &manifest.artifacts {
         let Some(path) = a.path.as_deref() else {
             continue;
@@ -207,7 +342,30 @@ pub fn verify(reader: &dyn CollectionReader, expected_manifest_sha256: Option<&s
             }
         };
         let before = report.problems.len();
-        match measure(r, path.ends_with(".zst")) {
+        let encrypted = path.ends_with(AGE_SUFFIX);
+        let out_path = path.strip_suffix(AGE_SUFFIX).unwrap_or(path);
+        let mut copy = match out.map(|o| o.create(out_path)) {
+            None => None,
+            Some(Ok(obj)) => Some(obj),
+            Some(Err(e)) => {
+                problem(&mut report, path, format!("cannot write the copy: {e}"));
+                continue;
+            }
+        };
+        let measured = measure(
+            r,
+            path,
+            checks.identities,
+            copy.as_mut().map(|c| c as &mut dyn Write),
+        );
+        if encrypted {
+            if checks.identities.is_some() {
+                report.decrypted += 1;
+            } else {
+                report.ciphertext_only += 1;
+            }
+        }
+        match measured {
             Err(e) => problem(&mut report, path, e),
             Ok(Measurement {
                 stored: (size, sha),
@@ -257,6 +415,18 @@ pub fn verify(reader: &dyn CollectionReader, expected_manifest_sha256: Option<&s
         if report.problems.len() == before {
             report.matched.push(path.to_owned());
         }
+        if let Some(obj) = copy {
+            // The copy is kept even when a check failed: the problem is in the report.
+            let digest = ObjectDigest {
+                raw_bytes: a.raw_bytes.unwrap_or(0),
+                raw_sha256: a.raw_sha256.clone().unwrap_or_default(),
+                stored_bytes: 0,
+                stored_sha256: String::new(),
+            };
+            if let Err(e) = obj.commit(&digest) {
+                problem(&mut report, path, format!("cannot write the copy: {e}"));
+            }
+        }
         if let Some(d) = reader.describe(path) {
             report.notes.push(format!("{path}: {d}"));
         }
@@ -295,5 +465,125 @@ pub fn verify(reader: &dyn CollectionReader, expected_manifest_sha256: Option<&s
             .notes
             .push(format!("could not list the collection: {e}")),
     }
+    if report.ciphertext_only > 0 {
+        report.notes.push(format!(
+            "{} encrypted objects: ciphertext checked; pass --identity to decrypt and check their raw hashes too",
+            report.ciphertext_only
+        ));
+    }
     report
+}
+
+/// Writes one whole object to the decrypted copy.
+fn copy_object(out: &DirSink, path: &str, bytes: &[u8], report: &mut Report) {
+    let res = out.create(path).and_then(|mut obj| {
+        obj.write_all(bytes)
+            .map_err(|e| SinkError::io(format!("writing {path}"), e))?;
+        let sha = hex(&Sha256::digest(bytes));
+        obj.commit(&ObjectDigest {
+            raw_bytes: bytes.len() as u64,
+            raw_sha256: sha.clone(),
+            stored_bytes: bytes.len() as u64,
+            stored_sha256: sha,
+        })
+    });
+    if let Err(e) = res {
+        report.problems.push(Problem {
+            path: path.to_owned(),
+            cause: format!("cannot write the copy: {e}"),
+        });
+    }
+}
+
+/// Checks `manifest.json.sig` over the exact manifest bytes. With `pinned` (from
+/// `--public-key`) the signature must verify with that key; without it, with the key the
+/// manifest names, which proves integrity but not who signed (the manifest could have been
+/// rewritten and re-signed with another key): the report says which.
+fn check_signature(
+    reader: &dyn CollectionReader,
+    manifest: &Manifest,
+    body: &[u8],
+    pinned: Option<PublicKey>,
+    report: &mut Report,
+) -> Option<Vec<u8>> {
+    let mut sig = Vec::new();
+    let read = reader
+        .open(SIGNATURE_PATH)
+        .and_then(|r| {
+            r.take(MAX_SIGNATURE)
+                .read_to_end(&mut sig)
+                .map_err(|e| SinkError::io(format!("reading {SIGNATURE_PATH}"), e))
+        })
+        .map(|_| ());
+    let named = match manifest
+        .signature
+        .as_ref()
+        .map(|s| s.public_key.parse::<PublicKey>())
+    {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => {
+            report.problems.push(Problem {
+                path: MANIFEST_PATH.to_owned(),
+                cause: format!("signature.public_key does not parse: {e}"),
+            });
+            None
+        }
+    };
+    let problem = |report: &mut Report, cause: String| {
+        report.problems.push(Problem {
+            path: SIGNATURE_PATH.to_owned(),
+            cause,
+        });
+    };
+    if let Err(e) = read {
+        if pinned.is_some() || manifest.signature.is_some() {
+            report.signature = "missing".into();
+            problem(report, format!("missing or unreadable: {e}"));
+        } else {
+            report.signature = "unsigned".into();
+            report
+                .notes
+                .push("the manifest is not signed (made by a vestige without signing)".into());
+        }
+        return None;
+    }
+    let Some(key) = pinned.or(named) else {
+        report.signature = "invalid".into();
+        problem(
+            report,
+            "the manifest names no signing key; pass --public-key to check the signature".into(),
+        );
+        return Some(sig);
+    };
+    report.signature_public_key = Some(key.to_string());
+    if !key.verifies(body, &sig) {
+        report.signature = "invalid".into();
+        let whose = if pinned.is_some() {
+            "the given public key"
+        } else {
+            "the public key the manifest names"
+        };
+        problem(
+            report,
+            format!("signature does not verify over manifest.json with {whose} {key}"),
+        );
+        return Some(sig);
+    }
+    if pinned.is_some() {
+        report.signature = "valid".into();
+    } else {
+        report.signature = "valid_unpinned".into();
+        report.notes.push(format!(
+            "signature valid for the key the manifest itself names ({key}); pass --public-key with the summary line's signing_public_key or the team's key to prove who signed"
+        ));
+    }
+    if let (Some(p), Some(n)) = (pinned, named) {
+        if p != n {
+            report.notes.push(format!(
+                "the manifest names signing key {n}, but the signature verifies with the given key {p}"
+            ));
+        }
+    }
+    Some(sig)
 }

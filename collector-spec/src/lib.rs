@@ -68,6 +68,20 @@ impl Spec {
                 });
             }
         }
+        for recipient in &self.encrypt_to {
+            if !is_age_x25519_recipient(recipient) {
+                let (line, column) = locate_key(source, "encrypt_to").unwrap_or((1, 1));
+                return Err(SpecError::Invalid {
+                    message: format!(
+                        "encrypt_to: `{}` is not an age X25519 recipient (age1 followed by 58 \
+                         lowercase bech32 characters)",
+                        recipient.escape_debug()
+                    ),
+                    line,
+                    column,
+                });
+            }
+        }
         if self.artifacts.is_empty() {
             return Err(SpecError::Invalid {
                 message: "a spec needs at least one artifact".into(),
@@ -77,6 +91,15 @@ impl Spec {
         }
         Ok(())
     }
+}
+
+/// Whether `s` has the shape of an age X25519 recipient: `age1` and 58 bech32 characters.
+/// (The agent decodes it fully; this catches typos with a position.)
+pub fn is_age_x25519_recipient(s: &str) -> bool {
+    const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    s.len() == 62
+        && s.starts_with("age1")
+        && s.bytes().skip(4).all(|b| BECH32.as_bytes().contains(&b))
 }
 
 /// Deepest flow nesting (`[`, `{`) a spec may use; real specs need three or four levels.

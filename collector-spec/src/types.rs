@@ -19,6 +19,10 @@ pub struct Spec {
     /// Whole-run deadline; artifacts not started when it nears are recorded as `skipped`.
     #[serde(default)]
     pub deadline: Option<SpecDuration>,
+    /// age recipients (`age1…` X25519 public keys) every artifact is encrypted to, in addition
+    /// to any given with `--encrypt-to`. Empty: artifacts are stored unencrypted.
+    #[serde(default)]
+    pub encrypt_to: Vec<String>,
     /// Artifacts in collection order: most volatile first.
     pub artifacts: Vec<ArtifactSpec>,
 }

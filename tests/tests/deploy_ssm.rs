@@ -9,17 +9,26 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 const DOC: &str = "packaging/ssm/vestige-collect.yaml";
-const PARAMETERS: [&str; 9] = [
+const PARAMETERS: [&str; 12] = [
     "Bucket",
     "Prefix",
     "CaseId",
     "Profile",
     "RetentionDays",
     "KmsKeyId",
+    "EncryptTo",
+    "SigningKey",
+    "SigningKeyParameter",
     "AgentS3Uri",
     "AgentSha256",
     "ExecutionTimeout",
 ];
+const RECIPIENT_1: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+const RECIPIENT_2: &str = "age1qkn97fk8uj2f6p7z2nqtl6asz20qmkpww39tmsyxk530u3q6cvrsfhuqdl";
+/// A PKCS#8 Ed25519 key as `openssl genpkey -algorithm ed25519` writes it (test-only).
+const TEST_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJXuVS7joHY/tbgGWnqyjy1PD3wS50t4yR/gNEQbWHDc\n-----END PRIVATE KEY-----\n";
+/// Its public key, base64 of the raw 32 bytes.
+const TEST_KEY_PUBLIC: &str = "zsDSLw2+uR6MklA8jJ5qDdel/xEBN4WK7UUBM1mgOCg=";
 const AGENT_URL: &str = "https://evidence-tools.s3.us-east-1.amazonaws.com/vestige/0.1.0/vestige";
 
 fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -52,7 +61,7 @@ fn fake_agent(dir: &Path, name: &str, exit_code: i32) -> std::path::PathBuf {
     write_executable(
         &path,
         &format!(
-            "#!/bin/sh\necho \"$@\" > '{}'\nprintf 'progress on stdout\\n'\npython3 -c 'import json,sys; print(json.dumps({{\"argv\": sys.argv[1:], \"agent\": \"{name}\"}}))' \"$@\"\nexit {exit_code}\n",
+            "#!/bin/sh\necho \"$@\" > '{}'\nprintf 'progress on stdout\\n'\npython3 -c 'import json,os,sys; print(json.dumps({{\"argv\": sys.argv[1:], \"agent\": \"{name}\", \"signing_key\": os.environ.get(\"VESTIGE_SIGNING_KEY\"), \"command_id\": os.environ.get(\"VESTIGE_SSM_COMMAND_ID\")}}))' \"$@\"\nexit {exit_code}\n",
             marker.display()
         ),
     );
@@ -196,6 +205,24 @@ fn ssm_allowed_patterns_accept_real_values_and_reject_shell_metacharacters() {
             ],
         ),
         ("ExecutionTimeout", &["30", "90", "600", "3600", "86400"]),
+        (
+            "EncryptTo",
+            &["", RECIPIENT_1, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p age1qkn97fk8uj2f6p7z2nqtl6asz20qmkpww39tmsyxk530u3q6cvrsfhuqdl"],
+        ),
+        (
+            "SigningKey",
+            &[
+                "",
+                "{{ssm-secure:/vestige/signing-key}}",
+                "{{ ssm-secure:vestige-signing-key:3 }}",
+                TEST_KEY_PEM,
+                "MC4CAQAwBQYDK2VwBCIEIJXuVS7joHY/tbgGWnqyjy1PD3wS50t4yR/gNEQbWHDc",
+            ],
+        ),
+        (
+            "SigningKeyParameter",
+            &["", "/vestige/signing-key", "vestige-signing-key", "/ir/team_a/key.v2"],
+        ),
     ];
     let hostile = [
         "a;id",
@@ -252,6 +279,19 @@ fn ssm_allowed_patterns_accept_real_values_and_reject_shell_metacharacters() {
         ),
         ("ExecutionTimeout", "5"),
         ("ExecutionTimeout", "86401"),
+        (
+            "EncryptTo",
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p,",
+        ),
+        (
+            "EncryptTo",
+            "AGE1QL3Z7HJY54PW3HYWW5AYYFG7ZQGVC7W3J2ELW8ZMRJ2KG5SFN9AQMCAC8P",
+        ),
+        ("EncryptTo", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB"),
+        ("SigningKey", "{{ssm:/vestige/plain-parameter}}"),
+        ("SigningKey", "-----BEGIN RSA PRIVATE KEY-----"),
+        ("SigningKeyParameter", "-rf"),
+        ("SigningKeyParameter", "/vestige//key"),
     ] {
         let pattern = doc["parameters"][name]["allowedPattern"].as_str().unwrap();
         assert!(
@@ -270,6 +310,11 @@ fn ssm_parameter_with_shell_metacharacters_is_rejected_and_nothing_runs() {
         ("Prefix", "evidence$(id)"),
         ("Bucket", "bucket`id`"),
         ("KmsKeyId", "alias/x && reboot"),
+        (
+            "EncryptTo",
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p;id",
+        ),
+        ("SigningKey", "$(cat /etc/shadow)"),
     ] {
         let run = SsmRun {
             params: params(&[("Bucket", "evidence-test"), (name, value)]),
@@ -361,6 +406,8 @@ fn ssm_uses_the_golden_binary_and_passes_arguments_output_and_exit_code_through(
             ("ExecutionTimeout", "90"),
             ("AgentS3Uri", AGENT_URL),
             ("AgentSha256", &sha256_file(&other)),
+            ("EncryptTo", &format!("{RECIPIENT_1} {RECIPIENT_2}")),
+            ("SigningKey", TEST_KEY_PEM),
         ]),
         golden_binary: Some(golden),
         download_source: Some(other),
@@ -394,9 +441,15 @@ fn ssm_uses_the_golden_binary_and_passes_arguments_output_and_exit_code_through(
         "--retention-days 30",
         "--sse aws:kms --sse-kms-key-id alias/vestige-evidence",
         "--fallback-out /var/lib/vestige/fallback",
+        &format!("--encrypt-to {RECIPIENT_1} --encrypt-to {RECIPIENT_2}"),
     ] {
         assert!(joined.contains(want), "missing `{want}` in {joined}");
     }
+    // The signing key reaches vestige through its environment only, never its arguments.
+    assert_eq!(s["signing_key"], TEST_KEY_PEM, "{s}");
+    assert!(!joined.contains("PRIVATE KEY"), "{joined}");
+    // The command id comes from the orchestration directory.
+    assert_eq!(s["command_id"], "0d2f-command-id", "{s}");
 
     // Neither installed nor downloadable: a clear refusal, exit 3.
     let r = run_ssm_document(
@@ -425,6 +478,7 @@ fn good_run(golden: bool) {
             ("CaseId", "IR-1"),
             ("Profile", "minimal"),
             ("ExecutionTimeout", "120"),
+            ("SigningKey", TEST_KEY_PEM),
         ]),
         env: moto.env(),
         ..Default::default()
@@ -451,12 +505,17 @@ fn good_run(golden: bool) {
         keys.iter().any(|k| k.ends_with("/manifest.json")),
         "{keys:?}"
     );
+    // Signed with the team's key from the SecureString; the command id is recorded.
+    assert_eq!(s["signing_key"], "provided", "{s}");
+    assert_eq!(s["signing_public_key"], TEST_KEY_PUBLIC, "{s}");
     let out = std::process::Command::new(&bin)
         .args([
             "verify",
             location,
             "--manifest-sha256",
             s["manifest_sha256"].as_str().unwrap(),
+            "--public-key",
+            TEST_KEY_PUBLIC,
         ])
         .envs(moto.env())
         .output()
@@ -474,4 +533,60 @@ fn ssm_good_run_with_downloaded_agent_lands_a_verifiable_collection_in_s3() {
 #[test]
 fn ssm_good_run_with_golden_binary_lands_a_verifiable_collection_in_s3() {
     good_run(true);
+}
+
+#[test]
+fn ssm_reads_the_signing_key_from_a_secure_string_parameter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let golden = fake_agent(tmp.path(), "golden", 0);
+    // A stand-in AWS CLI: answers only the exact GetParameter call the document makes.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    write_executable(
+        &bin.join("aws"),
+        &format!(
+            "#!/bin/sh\n[ \"$*\" = 'ssm get-parameter --with-decryption --query Parameter.Value --output text --name /vestige/signing-key' ] || exit 254\n[ \"$AWS_DEFAULT_REGION\" = eu-west-3 ] || exit 253\ncat <<'KEY'\n{TEST_KEY_PEM}KEY\n"
+        ),
+    );
+    let env = vec![
+        (
+            "PATH".to_owned(),
+            format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+        ),
+        ("AWS_SSM_REGION_NAME".to_owned(), "eu-west-3".to_owned()),
+    ];
+    let run = |extra: &[(&str, &str)]| {
+        let mut p = params(&[("Bucket", "evidence-test")]);
+        for (k, v) in extra {
+            p.insert((*k).to_owned(), (*v).to_owned());
+        }
+        run_ssm_document(
+            DOC,
+            &SsmRun {
+                params: p,
+                golden_binary: Some(golden.clone()),
+                env: env.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let r = run(&[("SigningKeyParameter", "/vestige/signing-key")]);
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    let s = r.summary();
+    assert_eq!(s["signing_key"], TEST_KEY_PEM.trim_end(), "{s}");
+    assert!(!s["argv"].to_string().contains("PRIVATE KEY"), "{s}");
+    // A parameter the instance cannot read: refused before vestige runs.
+    let r = run(&[("SigningKeyParameter", "/vestige/other")]);
+    assert_eq!(r.exit_code, Some(3), "{r:?}");
+    assert!(r.summary()["error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot read the SecureString /vestige/other"));
+    // Both ways at once: refused.
+    let r = run(&[
+        ("SigningKeyParameter", "/vestige/signing-key"),
+        ("SigningKey", TEST_KEY_PEM),
+    ]);
+    assert_eq!(r.exit_code, Some(3), "{r:?}");
 }

@@ -266,8 +266,8 @@ time.sleep(300)' &\n\
     let new_login = 1_796_000_000u32; // 2026-11-30T...; after SINCE
     let old_login = 1_700_000_000u32; // 2023-11-14, before SINCE
     for (host, plant) in &plants {
-        let root = quiet_host(&dir, host, plant, |root| match *host {
-            "web-3" => {
+        let root = quiet_host(&dir, host, plant, |root| {
+            if *host == "web-3" {
                 let mut w = wtmp_login("ops", "pts/0", "203.0.113.7", old_login, [10, 0, 0, 9]);
                 w.extend(wtmp_login(
                     "root",
@@ -278,7 +278,6 @@ time.sleep(300)' &\n\
                 ));
                 std::fs::write(root.join("var/log/wtmp"), w).unwrap();
             }
-            _ => {}
         });
         file_under_case(&case_dir, &root, host);
     }

@@ -167,9 +167,16 @@ fn verify(root: &Path, manifest_sha256: Option<&str>) -> Verdict {
     Verdict { out: text, report }
 }
 
+/// Edits the manifest the way a consistent forger would: the signature (which would no
+/// longer verify) is stripped with the key it names, leaving an unsigned manifest. Only a
+/// pinned key (`--public-key`) or the summary's hash tells.
 fn edit_manifest(root: &Path, edit: impl FnOnce(&mut Value)) {
     let mut m = manifest(root);
     edit(&mut m);
+    if let Some(o) = m.as_object_mut() {
+        o.remove("signature");
+    }
+    let _ = std::fs::remove_file(root.join("manifest.json.sig"));
     std::fs::write(
         root.join("manifest.json"),
         serde_json::to_vec_pretty(&m).unwrap(),
@@ -354,8 +361,17 @@ fn editing_the_manifest_in_any_way_fails_with_the_summary_hash() {
     );
     assert_ne!(edited, body);
     std::fs::write(c.root.join("manifest.json"), edited).unwrap();
-    verify(&c.root, Some(&t.manifest_sha256))
-        .fails_only_on("manifest.json", "differs from the expected");
+    let v = verify(&c.root, Some(&t.manifest_sha256));
+    assert_eq!(v.out.status.code(), Some(1));
+    let problems = v.problems();
+    assert!(
+        problems
+            .iter()
+            .any(|(p, c)| p == "manifest.json" && c.contains("differs from the expected")),
+        "{problems:#?}"
+    );
+    // The signature, checked over the exact manifest bytes, names the edit by itself.
+    verify(&c.root, None).fails_only_on("manifest.json.sig", "does not verify");
 }
 
 #[test]

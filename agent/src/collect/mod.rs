@@ -16,7 +16,7 @@ pub(crate) mod system;
 mod users;
 
 use crate::manifest::{ArtifactEntry, Status};
-use crate::pipeline::{ArtifactWriter, Compression, Finished, PipelineError, RecordWriter};
+use crate::pipeline::{ArtifactWriter, Encoding, Finished, PipelineError, RecordWriter};
 use crate::sink::Sink;
 use collector_spec::CollectorSpec;
 use serde::Serialize;
@@ -201,7 +201,7 @@ const MAX_WARNINGS: usize = 20;
 /// Where a collector puts what it finds. It never learns which sink is behind it.
 pub struct Output {
     sink: Arc<dyn Sink>,
-    compression: Compression,
+    encoding: Encoding,
     artifact: String,
     kind: &'static str,
     records: RecordWriter,
@@ -215,17 +215,18 @@ impl Output {
     /// Opens the artifact's record stream at `artifacts/<name>.jsonl.zst`.
     pub fn open(
         sink: Arc<dyn Sink>,
-        compression: Compression,
+        encoding: impl Into<Encoding>,
         artifact: &str,
         kind: &'static str,
         extras: Arc<Mutex<Vec<ArtifactEntry>>>,
         cancel: Arc<AtomicBool>,
     ) -> Result<Self, PipelineError> {
         let path = format!("artifacts/{artifact}.jsonl.zst");
-        let writer = ArtifactWriter::create(sink.as_ref(), &path, compression)?;
+        let encoding = encoding.into();
+        let writer = ArtifactWriter::create(sink.as_ref(), &path, encoding.clone())?;
         Ok(Self {
             sink,
-            compression,
+            encoding,
             artifact: artifact.to_owned(),
             kind,
             records: RecordWriter::new(writer),
@@ -315,7 +316,7 @@ impl Output {
         reader: &mut dyn Read,
         limit: u64,
     ) -> Result<Finished, CollectError> {
-        let mut w = ArtifactWriter::create(self.sink.as_ref(), path, self.compression)?;
+        let mut w = ArtifactWriter::create(self.sink.as_ref(), path, self.encoding.clone())?;
         let mut buf = vec![0u8; 256 * 1024];
         let mut limited = reader.take(limit);
         loop {
@@ -341,7 +342,7 @@ impl Output {
         workers: u32,
     ) -> Result<Stream, CollectError> {
         self.check_cancel()?;
-        let mut writer = ArtifactWriter::create(self.sink.as_ref(), path, self.compression)?;
+        let mut writer = ArtifactWriter::create(self.sink.as_ref(), path, self.encoding.clone())?;
         writer.with_workers(workers);
         Ok(Stream {
             writer,

@@ -318,8 +318,17 @@ fn start_time(st: &State<'_>, ticks: u64) -> Option<String> {
     crate::timefmt::rfc3339(boot.checked_add(secs)?, nanos)
 }
 
+/// Variables that carry vestige's own signing key (set for it by an operator or by the SSM
+/// document in its parent shell): their values never enter the evidence, whatever the spec.
+const SIGNING_KEY_VARIABLES: [&str; 2] = [crate::custody::SIGNING_KEY_ENV, "SSM_SigningKey"];
+
 fn redact(st: &State<'_>, kv: &[u8]) -> String {
     let text = text_of(kv);
+    if let Some((name, _)) = text.split_once('=') {
+        if SIGNING_KEY_VARIABLES.contains(&name) {
+            return format!("{name}=[redacted]");
+        }
+    }
     if !st.opts.redact_environ {
         return text;
     }
@@ -488,8 +497,9 @@ fn executable(
                     rec.pid, sha, fin.digest.raw_sha256
                 ));
             }
-            st.recovered.insert(sha, path.clone());
-            rec.exe_recovered_path = Some(path);
+            // The stored name (`.age` appended when the collection is encrypted).
+            st.recovered.insert(sha, fin.path.clone());
+            rec.exe_recovered_path = Some(fin.path);
         }
         Err(CollectError::Cancelled) => return Err(CollectError::Cancelled),
         // A failed copy (unreadable file, full destination) costs this executable only;

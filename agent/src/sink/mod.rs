@@ -67,6 +67,10 @@ pub trait Sink: Send + Sync {
     fn location(&self) -> String;
     /// Starts a new object at `path`, relative to the collection root.
     fn create(&self, path: &str) -> Result<Box<dyn SinkObject>, SinkError>;
+    /// Network endpoints this sink sends to (for the manifest's footprint).
+    fn endpoints(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Called once after the manifest is committed: flush whatever is pending.
     fn close(&self) -> Result<(), SinkError> {
         Ok(())

@@ -306,15 +306,26 @@ async fn sdk_config(opts: &ClientOptions) -> Result<aws_config::SdkConfig, Strin
     Ok(conf)
 }
 
-async fn new_client(opts: &ClientOptions) -> Result<Client, String> {
+/// The client and the endpoint it sends requests to (for the manifest's footprint).
+async fn new_client(opts: &ClientOptions) -> Result<(Client, String), String> {
     let conf = sdk_config(opts).await?;
     let custom_endpoint = conf.endpoint_url().is_some();
+    let endpoint = match (conf.endpoint_url(), conf.region()) {
+        (Some(u), _) => u.to_owned(),
+        (None, Some(r)) => format!("https://s3.{r}.amazonaws.com"),
+        (None, None) => "https://s3.amazonaws.com".to_owned(),
+    };
     let s3conf = aws_sdk_s3::config::Builder::from(&conf)
         .force_path_style(custom_endpoint)
         // vestige supplies its own SHA-256 for every request.
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .build();
-    Ok(Client::from_conf(s3conf))
+    Ok((Client::from_conf(s3conf), endpoint))
+}
+
+/// The manifest and its signature: attempted even after an upload failed, with extra time.
+fn is_custody_record(path: &str) -> bool {
+    path == MANIFEST_PATH || path == crate::custody::SIGNATURE_PATH
 }
 
 /// The caller's AWS user id (IAM's `aws:userid`: `ROLE_ID:INSTANCE_ID` for an EC2 instance
@@ -380,6 +391,8 @@ struct Ledger {
 struct Shared {
     rt: Runtime,
     client: Client,
+    /// Where requests go (recorded in the manifest's footprint).
+    endpoint: String,
     root: S3Url,
     opts: S3Options,
     in_flight: Arc<Semaphore>,
@@ -400,7 +413,7 @@ impl Shared {
 
     fn limit_for(&self, path: &str) -> Option<Instant> {
         self.opts.deadline.map(|d| {
-            if path == MANIFEST_PATH {
+            if is_custody_record(path) {
                 d + MANIFEST_GRACE
             } else {
                 d
@@ -492,12 +505,13 @@ impl S3Sink {
         }
         opts.parts_in_flight = opts.parts_in_flight.clamp(1, 64);
         let rt = new_runtime()?;
-        let client = rt.block_on(new_client(&opts.client))?;
+        let (client, endpoint) = rt.block_on(new_client(&opts.client))?;
         let in_flight = Arc::new(Semaphore::new(opts.parts_in_flight));
         Ok(Self {
             shared: Arc::new(Shared {
                 rt,
                 client,
+                endpoint,
                 root,
                 opts,
                 in_flight,
@@ -560,10 +574,14 @@ impl Sink for S3Sink {
         }
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![self.shared.endpoint.clone()]
+    }
+
     fn create(&self, path: &str) -> Result<Box<dyn SinkObject>, SinkError> {
         check_relative_path(path)?;
         if let Some(why) = self.shared.broken() {
-            if path != MANIFEST_PATH {
+            if !is_custody_record(path) {
                 if let Some(dir) = self.shared.fallback_sink()? {
                     let obj = dir.create(path)?;
                     return Ok(Box::new(FallbackObject {
@@ -1028,7 +1046,7 @@ impl S3Reader {
     /// A reader for the collection root `root`.
     pub fn new(root: S3Url, client: &ClientOptions) -> Result<Self, String> {
         let rt = new_runtime()?;
-        let client = rt.block_on(new_client(client))?;
+        let (client, _) = rt.block_on(new_client(client))?;
         Ok(Self {
             rt: Arc::new(rt),
             client,

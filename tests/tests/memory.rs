@@ -201,6 +201,17 @@ fn zoo_selectors_pick_suspicious_processes_only() {
         .filter(|r| r["record"] == "process")
         .map(|r| r["pid"].as_u64().unwrap())
         .collect();
+    // A binary whose real name ends in " (deleted)" is still on disk: not deleted.
+    let literal = z.pid("literal_exe");
+    let literal_reasons = z
+        .records("process_memory")
+        .into_iter()
+        .find(|r| r["record"] == "process" && r["pid"] == literal)
+        .map(|r| r["reasons"].clone());
+    assert!(
+        literal_reasons.is_none(),
+        "literal_exe is not selected: {literal_reasons:?}"
+    );
     for plain in [
         "tcp_server",
         "tcp_client",

@@ -279,10 +279,12 @@ fn skip_reason(m: &Mapping, file_backed: bool) -> Option<&'static str> {
     None
 }
 
-/// Which selectors match a process, from its exe link and its mappings.
+/// Which selectors match a process, from its exe link (and whether that path was unlinked,
+/// which a name literally ending in ` (deleted)` does not prove) and its mappings.
 pub fn matching_selectors(
     selectors: &[ProcessSelector],
     exe: Option<&[u8]>,
+    exe_unlinked: bool,
     mappings: &[Mapping],
     exe_dir_world_writable: &dyn Fn(&[u8]) -> bool,
 ) -> Vec<&'static str> {
@@ -291,7 +293,7 @@ pub fn matching_selectors(
         let hit = match s {
             ProcessSelector::All => true,
             ProcessSelector::DeletedExe => {
-                exe.is_some_and(|e| e.ends_with(b" (deleted)") && !e.starts_with(b"/memfd:"))
+                exe_unlinked && exe.is_some_and(|e| !e.starts_with(b"/memfd:"))
             }
             ProcessSelector::MemfdExe => exe.is_some_and(|e| e.starts_with(b"/memfd:")),
             ProcessSelector::WxMapping => mappings.iter().any(Mapping::writable_executable),
@@ -361,8 +363,17 @@ pub fn collect(
         }
         let root = dir.join("root");
         let writable_dir = |exe: &[u8]| exe_dir_world_writable(&root, exe);
-        let mut reasons =
-            matching_selectors(&opts.select, exe.as_deref(), &mappings, &writable_dir);
+        let unlinked = exe.as_deref().is_some_and(|t| {
+            let meta = std::fs::metadata(dir.join("exe")).ok();
+            super::processes::exe_unlinked(&dir, t, meta.as_ref())
+        });
+        let mut reasons = matching_selectors(
+            &opts.select,
+            exe.as_deref(),
+            unlinked,
+            &mappings,
+            &writable_dir,
+        );
         if named {
             reasons.insert(0, "pid");
         }
@@ -785,24 +796,28 @@ mod tests {
         let all = ProcessSelector::ANOMALIES;
         let no = |_: &[u8]| false;
         assert_eq!(
-            matching_selectors(&all, Some(b"/usr/bin/thing"), &m, &no),
+            matching_selectors(&all, Some(b"/usr/bin/thing"), false, &m, &no),
             ["wx_mapping", "anon_exec"]
         );
         let plain = maps("10000-13000 r-xp 00000000 fd:01 77 /usr/bin/thing\n");
-        assert!(matching_selectors(&all, Some(b"/usr/bin/thing"), &plain, &no).is_empty());
+        assert!(matching_selectors(&all, Some(b"/usr/bin/thing"), false, &plain, &no).is_empty());
         assert_eq!(
-            matching_selectors(&all, Some(b"/tmp/x (deleted)"), &plain, &|_| true),
+            matching_selectors(&all, Some(b"/tmp/x (deleted)"), true, &plain, &|_| true),
             ["deleted_exe", "exe_in_writable_dir"]
         );
+        assert!(
+            matching_selectors(&all, Some(b"/srv/x (deleted)"), false, &plain, &no).is_empty(),
+            "a name that merely ends in (deleted)"
+        );
         assert_eq!(
-            matching_selectors(&all, Some(b"/memfd:x (deleted)"), &plain, &|_| true),
+            matching_selectors(&all, Some(b"/memfd:x (deleted)"), true, &plain, &|_| true),
             ["memfd_exe"]
         );
         assert_eq!(
-            matching_selectors(&[ProcessSelector::All], None, &[], &no),
+            matching_selectors(&[ProcessSelector::All], None, false, &[], &no),
             ["all"]
         );
-        assert!(matching_selectors(&[], Some(b"/memfd:x"), &m, &no).is_empty());
+        assert!(matching_selectors(&[], Some(b"/memfd:x"), true, &m, &no).is_empty());
     }
 
     #[test]

@@ -348,6 +348,38 @@ mod tests {
         }
     }
 
+    fn message(e: CollectError) -> String {
+        e.to_string()
+    }
+
+    #[test]
+    fn open_errors_name_the_cause() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sec = tmp.path().join("kernel/security");
+        std::fs::create_dir_all(&sec).unwrap();
+        let ctx = Context::with_roots("/proc", tmp.path(), "/etc");
+        let kcore = Path::new("/proc/kcore");
+        let eperm = io::Error::from_raw_os_error(libc::EPERM);
+
+        std::fs::write(sec.join("lockdown"), "none integrity [confidentiality]\n").unwrap();
+        let m = message(open_error(&ctx, kcore, &eperm));
+        assert!(m.contains("lockdown is in confidentiality mode"), "{m}");
+
+        std::fs::write(sec.join("lockdown"), "[none] integrity confidentiality\n").unwrap();
+        let m = message(open_error(&ctx, kcore, &eperm));
+        assert!(m.contains("CAP_SYS_RAWIO"), "{m}");
+
+        let m = message(open_error(
+            &ctx,
+            kcore,
+            &io::Error::from_raw_os_error(libc::ENOENT),
+        ));
+        assert!(
+            m.contains("does not exist") && m.contains("CONFIG_PROC_KCORE"),
+            "{m}"
+        );
+    }
+
     #[test]
     fn header_layout() {
         let h = lime_header(0x1000, 0x1fff);

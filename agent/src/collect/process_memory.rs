@@ -123,8 +123,8 @@ impl Budget {
 /// What a dump of one process's regions came to.
 #[derive(Debug, Default)]
 pub struct DumpOutcome {
-    /// One per mapping, in order.
-    pub regions: Vec<RegionRecord>,
+    /// Region records emitted (one per mapping).
+    pub regions: u64,
     /// Bytes written to the dump.
     pub bytes: u64,
     /// The process exited during the dump.
@@ -136,8 +136,10 @@ pub struct DumpOutcome {
 }
 
 /// Reads each mapping through `source` into `sink`, region by region, in [`CHUNK`]-sized
-/// reads, within `budget`. `still_there` says whether the process still exists (asked when a
-/// read comes back empty or fails). `cancelled` is polled between chunks.
+/// reads, within `budget`, handing each mapping's record to `emit` as soon as it is done (no
+/// list grows with the number of mappings). `still_there` says whether the process still
+/// exists (asked when a read comes back empty or fails). `cancelled` is polled between
+/// chunks.
 #[allow(clippy::too_many_arguments)]
 pub fn dump_regions(
     pid: u32,
@@ -149,6 +151,7 @@ pub fn dump_regions(
     budget: &mut Budget,
     still_there: &dyn Fn() -> bool,
     cancelled: &dyn Fn() -> bool,
+    emit: &mut dyn FnMut(&RegionRecord) -> Result<(), CollectError>,
 ) -> Result<DumpOutcome, CollectError> {
     let mut out = DumpOutcome::default();
     let mut buf = vec![0u8; CHUNK];
@@ -182,18 +185,21 @@ pub fn dump_regions(
         };
         if let Some(skip) = skip_reason(m, file_backed) {
             rec.status = skip;
-            out.regions.push(rec);
+            out.regions += 1;
+            emit(&rec)?;
             continue;
         }
         if out.vanished {
             rec.status = "vanished";
-            out.regions.push(rec);
+            out.regions += 1;
+            emit(&rec)?;
             continue;
         }
         let allowed = size.min(budget.left());
         if allowed == 0 && size > 0 {
             rec.status = "skipped_cap";
-            out.regions.push(rec);
+            out.regions += 1;
+            emit(&rec)?;
             continue;
         }
         let mut hasher = Sha256::new();
@@ -256,7 +262,8 @@ pub fn dump_regions(
         }
         budget.spend(done);
         out.bytes += done;
-        out.regions.push(rec);
+        out.regions += 1;
+        emit(&rec)?;
     }
     Ok(out)
 }
@@ -446,6 +453,7 @@ fn dump_process(
         budget,
         &still_there,
         &is_cancelled,
+        &mut |r: &RegionRecord| out.record(r),
     );
     let outcome = match dumped {
         Ok(o) => o,
@@ -479,11 +487,8 @@ fn dump_process(
     if let Some(e) = &error {
         out.warn(format!("pid {pid}: {e}"));
     }
-    for r in &outcome.regions {
-        out.record(r)?;
-    }
     let mut rec = process_record(pid, dir, exe, reasons, status, error);
-    rec.regions = outcome.regions.len() as u64;
+    rec.regions = outcome.regions;
     rec.bytes = outcome.bytes;
     rec.dump_path = Some(dump_path);
     rec.dump_sha256 = Some(fin.digest.raw_sha256);
@@ -603,8 +608,9 @@ mod tests {
         budget: &mut Budget,
         file_backed: bool,
         there: bool,
-    ) -> (DumpOutcome, Vec<u8>) {
+    ) -> (Dumped, Vec<u8>) {
         let mut sink = Vec::new();
+        let mut regions = Vec::new();
         let outcome = dump_regions(
             9,
             mappings,
@@ -615,9 +621,27 @@ mod tests {
             budget,
             &|| there,
             &|| false,
+            &mut |r| {
+                regions.push(r.clone());
+                Ok(())
+            },
         )
         .unwrap();
-        (outcome, sink)
+        assert_eq!(outcome.regions, regions.len() as u64);
+        (Dumped { outcome, regions }, sink)
+    }
+
+    /// A dump's outcome with the records it emitted.
+    struct Dumped {
+        outcome: DumpOutcome,
+        regions: Vec<RegionRecord>,
+    }
+
+    impl std::ops::Deref for Dumped {
+        type Target = DumpOutcome;
+        fn deref(&self) -> &DumpOutcome {
+            &self.outcome
+        }
     }
 
     #[test]
@@ -761,6 +785,7 @@ mod tests {
             &mut budget,
             &|| false,
             &|| false,
+            &mut |_| Ok(()),
         )
         .unwrap();
         assert!(o.vanished);
@@ -786,6 +811,21 @@ mod tests {
             &mut budget,
             &|| true,
             &|| true,
+            &mut |_| Ok(()),
+        );
+        assert!(matches!(r, Err(CollectError::Cancelled)));
+        // A record that cannot be stored (the run stopping) stops the dump too.
+        let r = dump_regions(
+            9,
+            &m,
+            &f,
+            &mut Vec::new(),
+            "p",
+            true,
+            &mut budget,
+            &|| true,
+            &|| false,
+            &mut |_| Err(CollectError::Cancelled),
         );
         assert!(matches!(r, Err(CollectError::Cancelled)));
     }

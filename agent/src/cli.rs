@@ -41,7 +41,7 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct CollectArgs {
-    /// Built-in profile name (triage, minimal) or a YAML spec file.
+    /// Built-in profile name (triage, minimal, memory) or a YAML spec file.
     #[arg(long, default_value = DEFAULT_PROFILE, value_name = "NAME|FILE")]
     spec: String,
     /// Write the collection under DIR/<host-id>/<collection-id>/.
@@ -89,6 +89,14 @@ struct CollectArgs {
     /// Time allowed for the skew measurement (it runs beside the collection).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
     time_timeout: Duration,
+    /// Dump this process's memory (repeatable). Joins the spec's `process_memory` artifact,
+    /// or adds one, first, that dumps only the named processes.
+    #[arg(long = "pid", value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pids: Vec<u32>,
+    /// Also collect full RAM through /proc/kcore (LiME format), right after process memory.
+    /// Off by default; the `memory` profile includes it.
+    #[arg(long)]
+    ram: bool,
     #[command(flatten)]
     s3_client: S3ClientArgs,
     #[command(flatten)]
@@ -339,10 +347,21 @@ pub fn main() -> ExitCode {
 }
 
 fn collect(args: CollectArgs) -> ExitCode {
-    let (spec, source) = match load_spec(&args.spec) {
+    let (spec, mut source) = match load_spec(&args.spec) {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
+    let flags = collector_spec::MemoryFlags {
+        pids: args.pids.clone(),
+        ram: args.ram,
+    };
+    let spec = match spec.with_memory_flags(&flags) {
+        Ok(s) => s,
+        Err(e) => return usage_error(format!("applying --pid/--ram to the spec: {e}")),
+    };
+    if !flags.pids.is_empty() || flags.ram {
+        source.push_str(" + flags");
+    }
     if let Some(root) = &args.root {
         if !root.is_dir() {
             return usage_error(format!("--root {}: not a directory", root.display()));

@@ -171,3 +171,107 @@ fn locate_key(source: &str, key: &str) -> Option<(usize, usize)> {
 
 #[cfg(test)]
 mod tests;
+
+/// What `collect --pid` and `collect --ram` add to a spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryFlags {
+    /// Processes whose memory is dumped whatever the selectors say.
+    pub pids: Vec<u32>,
+    /// Collect full RAM.
+    pub ram: bool,
+}
+
+impl LoadedSpec {
+    /// The spec with `flags` applied: the pids join every `process_memory` artifact (one is
+    /// added first, dumping only those pids, when the spec has none), and `ram` adds a `ram`
+    /// artifact right after the process memory when the spec has none. The result's source
+    /// is the YAML of the spec that will run, so the stored spec and its hash say what ran.
+    /// Without flags the spec is returned unchanged.
+    pub fn with_memory_flags(&self, flags: &MemoryFlags) -> Result<LoadedSpec, SpecError> {
+        if flags.pids.is_empty() && !flags.ram {
+            return Ok(self.clone());
+        }
+        let mut spec = self.spec.clone();
+        let free_name = |spec: &Spec, base: &str| -> String {
+            let taken = |n: &str| spec.artifacts.iter().any(|a| a.name.as_str() == n);
+            let mut name = base.to_owned();
+            let mut i = 2;
+            while taken(&name) {
+                name = format!("{base}_{i}");
+                i += 1;
+            }
+            name
+        };
+        let invalid = |message: String| SpecError::Invalid {
+            message,
+            line: 0,
+            column: 0,
+        };
+        if !flags.pids.is_empty() {
+            let mut found = false;
+            for a in &mut spec.artifacts {
+                if let CollectorSpec::ProcessMemory(o) = &mut a.collect {
+                    found = true;
+                    for pid in &flags.pids {
+                        if !o.pids.contains(pid) {
+                            o.pids.push(*pid);
+                        }
+                    }
+                }
+            }
+            if !found {
+                let name =
+                    ArtifactName::new(&free_name(&spec, "process_memory")).map_err(invalid)?;
+                spec.artifacts.insert(
+                    0,
+                    ArtifactSpec {
+                        name,
+                        timeout: SpecDuration(std::time::Duration::from_secs(600)),
+                        collect: CollectorSpec::ProcessMemory(ProcessMemoryOptions {
+                            select: Vec::new(),
+                            pids: flags.pids.clone(),
+                            ..ProcessMemoryOptions::default()
+                        }),
+                    },
+                );
+            }
+        }
+        if flags.ram
+            && !spec
+                .artifacts
+                .iter()
+                .any(|a| matches!(a.collect, CollectorSpec::Ram(_)))
+        {
+            let at = spec
+                .artifacts
+                .iter()
+                .take_while(|a| matches!(a.collect, CollectorSpec::ProcessMemory(_)))
+                .count();
+            let name = ArtifactName::new(&free_name(&spec, "ram")).map_err(invalid)?;
+            spec.artifacts.insert(
+                at,
+                ArtifactSpec {
+                    name,
+                    timeout: SpecDuration(std::time::Duration::from_secs(4 * 3600)),
+                    collect: CollectorSpec::Ram(RamOptions::default()),
+                },
+            );
+        }
+        let mut what = Vec::new();
+        if !flags.pids.is_empty() {
+            let pids: Vec<String> = flags.pids.iter().map(|p| format!("--pid {p}")).collect();
+            what.push(pids.join(" "));
+        }
+        if flags.ram {
+            what.push("--ram".to_owned());
+        }
+        let yaml = serde_yaml_ng::to_string(&spec).map_err(|e| invalid(e.to_string()))?;
+        let source = format!(
+            "# spec `{}` (sha256 {}) with `collect {}`\n{yaml}",
+            self.spec.name,
+            self.sha256,
+            what.join(" ")
+        );
+        Spec::from_yaml(&source)
+    }
+}

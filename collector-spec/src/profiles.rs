@@ -2,6 +2,7 @@
 pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
     ("triage", include_str!("../profiles/triage.yaml")),
     ("minimal", include_str!("../profiles/minimal.yaml")),
+    ("memory", include_str!("../profiles/memory.yaml")),
 ];
 
 /// The profile `collect` uses when no `--spec` is given.

@@ -14,7 +14,16 @@ fn builtin_profiles_parse() {
         .iter()
         .map(|a| a.collect.kind())
         .collect();
-    assert_eq!(kinds.first(), Some(&"processes"), "most volatile first");
+    assert_eq!(
+        kinds.first(),
+        Some(&"process_memory"),
+        "most volatile first"
+    );
+    assert_eq!(kinds.get(1), Some(&"processes"));
+    assert!(
+        !kinds.contains(&"ram"),
+        "full RAM is never collected by default"
+    );
 }
 
 #[test]
@@ -290,4 +299,143 @@ fn bad_file_patterns_have_positions() {
         assert!(msg.contains(needle), "{msg}");
         assert_eq!(line, 7, "{msg}");
     }
+}
+
+#[test]
+fn process_memory_options_parse_with_defaults() {
+    let src = "name: x\nartifacts:\n  - name: pm\n    collect:\n      process_memory:\n        select: [memfd_exe, wx_mapping]\n        pids: [42, 7]\n        max_process_bytes: 8MiB\n";
+    let loaded = Spec::from_yaml(src).unwrap();
+    match &loaded.spec.artifacts[0].collect {
+        CollectorSpec::ProcessMemory(o) => {
+            assert_eq!(
+                o.select,
+                vec![ProcessSelector::MemfdExe, ProcessSelector::WxMapping]
+            );
+            assert_eq!(o.pids, vec![42, 7]);
+            assert_eq!(o.max_process_bytes, ByteSize(8 << 20));
+            assert_eq!(o.max_total_bytes, ByteSize(2 << 30), "default");
+            assert!(o.file_backed, "default");
+        }
+        other => panic!("wrong kind {other:?}"),
+    }
+    let bare = Spec::from_yaml("name: x\nartifacts:\n  - name: pm\n    collect: process_memory\n")
+        .unwrap();
+    match &bare.spec.artifacts[0].collect {
+        CollectorSpec::ProcessMemory(o) => {
+            assert_eq!(o.select, ProcessSelector::ANOMALIES.to_vec());
+            assert!(o.pids.is_empty());
+        }
+        other => panic!("wrong kind {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_selector_has_position() {
+    let src = "name: x\nartifacts:\n  - name: pm\n    collect:\n      process_memory:\n        select: [wx_mapping, everything]\n";
+    let (msg, line, _) = parse_err(src);
+    assert!(msg.contains("everything"), "{msg}");
+    assert!(msg.contains("anon_exec"), "lists the selectors: {msg}");
+    assert_eq!(line, 6, "{msg}");
+    let (msg, line, _) = parse_err(
+        "name: x\nartifacts:\n  - name: pm\n    collect:\n      process_memory:\n        pids: [-3]\n",
+    );
+    assert_eq!(line, 6, "{msg}");
+}
+
+#[test]
+fn ram_options_default_to_proc_and_are_off_by_default() {
+    let loaded = Spec::from_yaml("name: x\nartifacts:\n  - name: ram\n    collect: ram\n").unwrap();
+    match &loaded.spec.artifacts[0].collect {
+        CollectorSpec::Ram(o) => {
+            assert_eq!(o.kcore, "/proc/kcore");
+            assert_eq!(o.iomem, "/proc/iomem");
+            assert_eq!(o.max_bytes, None);
+        }
+        other => panic!("wrong kind {other:?}"),
+    }
+    for name in ["triage", "minimal"] {
+        let s = Spec::builtin(name).unwrap();
+        assert!(
+            s.spec.artifacts.iter().all(|a| a.collect.kind() != "ram"),
+            "{name} collects no RAM"
+        );
+    }
+    let memory = Spec::builtin("memory").unwrap();
+    let kinds: Vec<_> = memory
+        .spec
+        .artifacts
+        .iter()
+        .map(|a| a.collect.kind())
+        .collect();
+    assert_eq!(kinds[..2], ["process_memory", "ram"], "memory first");
+}
+
+#[test]
+fn memory_flags_extend_a_spec_and_say_so() {
+    let minimal = Spec::builtin("minimal").unwrap();
+    assert_eq!(
+        minimal
+            .with_memory_flags(&MemoryFlags::default())
+            .unwrap()
+            .sha256,
+        minimal.sha256
+    );
+    let flags = MemoryFlags {
+        pids: vec![42, 43],
+        ram: true,
+    };
+    let s = minimal.with_memory_flags(&flags).unwrap();
+    let kinds: Vec<_> = s.spec.artifacts.iter().map(|a| a.collect.kind()).collect();
+    assert_eq!(kinds, ["process_memory", "ram", "processes", "connections"]);
+    match &s.spec.artifacts[0].collect {
+        CollectorSpec::ProcessMemory(o) => {
+            assert!(o.select.is_empty(), "only the named pids");
+            assert_eq!(o.pids, vec![42, 43]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.source.starts_with("# spec `minimal`"), "{}", s.source);
+    assert!(s.source.contains("--pid 42 --pid 43 --ram"), "{}", s.source);
+    assert_ne!(s.sha256, minimal.sha256);
+    // The source re-parses to the same spec (it is what gets stored).
+    assert_eq!(Spec::from_yaml(&s.source).unwrap().sha256, s.sha256);
+
+    // triage already has process_memory: the pids join it, its selectors stay.
+    let triage = Spec::builtin("triage").unwrap();
+    let t = triage
+        .with_memory_flags(&MemoryFlags {
+            pids: vec![7],
+            ram: false,
+        })
+        .unwrap();
+    assert_eq!(t.spec.artifacts.len(), triage.spec.artifacts.len());
+    match &t.spec.artifacts[0].collect {
+        CollectorSpec::ProcessMemory(o) => {
+            assert_eq!(o.pids, vec![7]);
+            assert_eq!(o.select, ProcessSelector::ANOMALIES.to_vec());
+            assert_eq!(o.max_process_bytes, ByteSize(64 << 20));
+        }
+        other => panic!("{other:?}"),
+    }
+    // ram joins right after the process memory.
+    let r = triage
+        .with_memory_flags(&MemoryFlags {
+            pids: vec![],
+            ram: true,
+        })
+        .unwrap();
+    assert_eq!(r.spec.artifacts[1].collect.kind(), "ram");
+    assert_eq!(r.spec.artifacts[2].collect.kind(), "processes");
+    let memory = Spec::builtin("memory").unwrap();
+    let again = memory
+        .with_memory_flags(&MemoryFlags {
+            pids: vec![],
+            ram: true,
+        })
+        .unwrap();
+    assert_eq!(
+        again.spec.artifacts.len(),
+        memory.spec.artifacts.len(),
+        "one ram is enough"
+    );
 }

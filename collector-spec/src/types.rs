@@ -48,8 +48,7 @@ fn default_timeout() -> SpecDuration {
 /// The built-in collector kinds. Written as a map with exactly one key, the kind, with its
 /// options below it (`processes: { redact_environ: true }`), or as the bare kind name when
 /// the defaults suit (`collect: connections`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone)]
 pub enum CollectorSpec {
     /// One record per process (`processes`), and recovery of suspicious executables.
     Processes(ProcessesOptions),
@@ -73,6 +72,12 @@ pub enum CollectorSpec {
     Users(UsersOptions),
     /// One record: the EC2 instance identity from IMDSv2, or why it is unavailable.
     CloudIdentity(CloudIdentityOptions),
+    /// The readable memory of selected processes: one dump per process
+    /// (`artifacts/<name>/<pid>.mem.zst`) and one index record per region.
+    ProcessMemory(ProcessMemoryOptions),
+    /// Physical memory read through /proc/kcore, stored in the LiME format
+    /// (`artifacts/<name>.lime.zst`), with one record per range.
+    Ram(RamOptions),
 }
 
 impl CollectorSpec {
@@ -89,6 +94,8 @@ impl CollectorSpec {
         "logins",
         "users",
         "cloud_identity",
+        "process_memory",
+        "ram",
     ];
 
     /// The kind's name as written in a spec.
@@ -105,6 +112,8 @@ impl CollectorSpec {
             CollectorSpec::Logins(_) => "logins",
             CollectorSpec::Users(_) => "users",
             CollectorSpec::CloudIdentity(_) => "cloud_identity",
+            CollectorSpec::ProcessMemory(_) => "process_memory",
+            CollectorSpec::Ram(_) => "ram",
         }
     }
 }
@@ -376,6 +385,136 @@ impl Default for CloudIdentityOptions {
     }
 }
 
+/// Why a process's memory is dumped by the `process_memory` collector. A process is dumped
+/// when any selector matches it, or when its pid is listed in `pids`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessSelector {
+    /// Its executable was deleted after it started (`/proc/PID/exe` ends in ` (deleted)`).
+    DeletedExe,
+    /// It runs from a memfd (`/memfd:…`): nothing on disk at any time.
+    MemfdExe,
+    /// It has a mapping that is writable and executable at once.
+    WxMapping,
+    /// It has an executable mapping with no file behind it (shellcode, JIT, injected code).
+    AnonExec,
+    /// Its executable lives in a world-writable directory (`/tmp`, `/dev/shm`, `/var/tmp`, …).
+    ExeInWritableDir,
+    /// Every process (except vestige itself and kernel threads). Meant for a targeted
+    /// collection with tight caps, not for triage.
+    All,
+}
+
+impl ProcessSelector {
+    /// The selectors that mark a process as suspicious.
+    pub const ANOMALIES: [ProcessSelector; 5] = [
+        ProcessSelector::DeletedExe,
+        ProcessSelector::MemfdExe,
+        ProcessSelector::WxMapping,
+        ProcessSelector::AnonExec,
+        ProcessSelector::ExeInWritableDir,
+    ];
+
+    /// The selector's name as written in a spec.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcessSelector::DeletedExe => "deleted_exe",
+            ProcessSelector::MemfdExe => "memfd_exe",
+            ProcessSelector::WxMapping => "wx_mapping",
+            ProcessSelector::AnonExec => "anon_exec",
+            ProcessSelector::ExeInWritableDir => "exe_in_writable_dir",
+            ProcessSelector::All => "all",
+        }
+    }
+}
+
+/// Options of the `process_memory` collector: which processes to dump and how much.
+///
+/// Every readable mapping of a selected process is read through `/proc/PID/mem`, region by
+/// region in bounded chunks, into one data artifact per process. Regions that cannot be
+/// read, and bytes left out by the caps, are recorded in the index, never fatal.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessMemoryOptions {
+    /// Which processes to dump (default: every anomaly selector: `deleted_exe`, `memfd_exe`,
+    /// `wx_mapping`, `anon_exec`, `exe_in_writable_dir`). An empty list dumps only `pids`.
+    pub select: Vec<ProcessSelector>,
+    /// Processes dumped whatever the selectors say (`collect --pid N` adds to this list).
+    pub pids: Vec<u32>,
+    /// Most bytes stored of one process (default 256MiB); the region that crosses it is
+    /// stored up to the cap and indexed as `truncated_at_cap`, later ones as `skipped_cap`.
+    pub max_process_bytes: ByteSize,
+    /// Most bytes stored by this artifact over all processes (default 2GiB).
+    pub max_total_bytes: ByteSize,
+    /// Also dump regions backed by a file that is still on disk (default true). `false` keeps
+    /// anonymous (heap, stack, `[anon:…]`), deleted-file and memfd regions only, which is much
+    /// smaller; the others are indexed as `skipped_file_backed`.
+    pub file_backed: bool,
+}
+
+impl Default for ProcessMemoryOptions {
+    fn default() -> Self {
+        Self {
+            select: ProcessSelector::ANOMALIES.to_vec(),
+            pids: Vec::new(),
+            max_process_bytes: ByteSize(256 << 20),
+            max_total_bytes: ByteSize(2 << 30),
+            file_backed: true,
+        }
+    }
+}
+
+/// Options of the `ram` collector: physical memory through /proc/kcore, without a kernel
+/// module. Only the ranges /proc/iomem lists as `System RAM` are read; each becomes one LiME
+/// range (header: magic `0x4C694D45`, version 1, first and last physical address, 8 reserved
+/// bytes, little-endian; then the range's bytes).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RamOptions {
+    /// The kernel's ELF core view of memory (default `/proc/kcore`).
+    pub kcore: String,
+    /// The physical memory map (default `/proc/iomem`; needs root to show addresses).
+    pub iomem: String,
+    /// Most bytes of memory stored (default: no limit); ranges beyond it are recorded as
+    /// `skipped_cap`, and the range that crosses it is cut short.
+    pub max_bytes: Option<ByteSize>,
+}
+
+impl Default for RamOptions {
+    fn default() -> Self {
+        Self {
+            kcore: "/proc/kcore".into(),
+            iomem: "/proc/iomem".into(),
+            max_bytes: None,
+        }
+    }
+}
+
+/// Written the way specs are: a map with one key, the kind, holding its options.
+impl Serialize for CollectorSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        let kind = self.kind();
+        match self {
+            CollectorSpec::Processes(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::HiddenProcesses(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::Connections(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::MemoryMaps(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::OpenFiles(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::KernelModules(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::System(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::Files(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::Logins(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::Users(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::CloudIdentity(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::ProcessMemory(o) => map.serialize_entry(kind, o)?,
+            CollectorSpec::Ram(o) => map.serialize_entry(kind, o)?,
+        }
+        map.end()
+    }
+}
+
 impl<'de> Deserialize<'de> for CollectorSpec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(CollectorVisitor)
@@ -403,6 +542,8 @@ impl CollectorVisitor {
             "logins" => CollectorSpec::Logins(Deserialize::deserialize(value)?),
             "users" => CollectorSpec::Users(Deserialize::deserialize(value)?),
             "cloud_identity" => CollectorSpec::CloudIdentity(Deserialize::deserialize(value)?),
+            "process_memory" => CollectorSpec::ProcessMemory(Deserialize::deserialize(value)?),
+            "ram" => CollectorSpec::Ram(Deserialize::deserialize(value)?),
             other => return Err(D::Error::unknown_variant(other, CollectorSpec::KINDS)),
         })
     }

@@ -91,9 +91,14 @@ def member_unix(path):
 def member_rwx():
     prot = mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC
     m = mmap.mmap(-1, 4 * mmap.PAGESIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=prot)
-    m.write(b"\xc3" * 16)  # ret; touch the pages so they are really there
+    # A known pattern over every page (which also makes them really there): `ret` bytes,
+    # then a marker unique to this run, repeated. A memory dump must hold it at this address.
+    marker = b"vestige-zoo-rwx:" + os.urandom(8).hex().encode() + b";"
+    pattern = (b"\xc3" * 16 + marker * (len(m) // len(marker) + 1))[:len(m)]
+    m.write(pattern)
     addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
-    emit({"addr": addr, "len": len(m)})
+    emit({"addr": addr, "len": len(m), "pattern_sha256": hashlib.sha256(pattern).hexdigest(),
+          "marker": marker.decode()})
     wait_forever()
 
 
@@ -319,7 +324,8 @@ def build(zoo, work):
 
     p, _ = zoo.member("rwx")
     info = zoo.ready_line(p, "rwx")
-    members["rwx"] = {"pid": p.pid, "addr": info["addr"], "len": info["len"]}
+    members["rwx"] = {"pid": p.pid, "addr": info["addr"], "len": info["len"],
+                      "pattern_sha256": info["pattern_sha256"], "marker": info["marker"]}
 
     p, _ = zoo.member("deleted-file", os.path.join(work, "zoo-unlinked.txt"))
     info = zoo.ready_line(p, "deleted-file")

@@ -11,7 +11,9 @@ mod kernel_modules;
 mod logins;
 mod memory_maps;
 mod open_files;
+mod process_memory;
 mod processes;
+mod ram;
 pub(crate) mod system;
 mod users;
 
@@ -429,6 +431,8 @@ pub fn run(spec: &CollectorSpec, ctx: &Context, out: &mut Output) -> Result<(), 
         CollectorSpec::Logins(o) => logins::collect(ctx, o, out),
         CollectorSpec::Users(o) => users::collect(ctx, o, out),
         CollectorSpec::CloudIdentity(o) => cloud_identity::collect(ctx, o, out),
+        CollectorSpec::ProcessMemory(o) => process_memory::collect(ctx, o, out),
+        CollectorSpec::Ram(o) => ram::collect(ctx, o, out),
     }
 }
 

@@ -370,7 +370,7 @@ const DELETED_SUFFIX: &[u8] = b" (deleted)";
 /// also be literally named "… (deleted)"; the link text is then looked up from the process's
 /// own root, and only if it leads to the very file behind /proc/PID/exe is the suffix part of
 /// the name. `meta` is the metadata of /proc/PID/exe (None when unreadable).
-fn exe_unlinked(dir: &Path, target: &[u8], meta: Option<&Metadata>) -> bool {
+pub(super) fn exe_unlinked(dir: &Path, target: &[u8], meta: Option<&Metadata>) -> bool {
     let suffix = target.ends_with(DELETED_SUFFIX);
     let Some(meta) = meta else {
         return suffix;

@@ -5,6 +5,8 @@
 //! files may be truncated or vanish mid-read. Parsers return `None`/errors, never panic.
 
 pub mod cgroup;
+pub mod iomem;
+pub mod kcore;
 pub mod maps;
 pub mod modules;
 pub mod mountinfo;

@@ -152,6 +152,21 @@ fn zoo_executable_named_like_deleted_is_not_deleted() {
         path.ends_with(b" (deleted)") && Path::new(std::ffi::OsStr::from_bytes(&path)).exists()
     );
     assert_eq!(rec["exe_deleted"], false, "{rec}");
+    // Its mappings of that file carry the whole name and are not deleted either.
+    let pid = z.pid("literal_exe");
+    let maps: Vec<Value> = z
+        .records("memory_maps")
+        .into_iter()
+        .filter(|m| m["pid"] == pid && m["inode"] == rec["exe_inode"])
+        .collect();
+    assert!(!maps.is_empty(), "no mapping of the literal file");
+    assert!(maps.iter().all(|m| m["deleted"] == false), "{maps:#?}");
+    // Control: the truly deleted executable's mappings are deleted.
+    let gone = z.pid("deleted_exe");
+    assert!(z
+        .records("memory_maps")
+        .iter()
+        .any(|m| m["pid"] == gone && m["deleted"] == true));
     // The whole real name, suffix included: exact in exe_hex, lossy in exe.
     assert_eq!(rec["exe_hex"], hex::encode(&path), "{rec}");
     assert_eq!(rec["exe"], String::from_utf8_lossy(&path).as_ref(), "{rec}");

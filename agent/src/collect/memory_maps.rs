@@ -26,6 +26,44 @@ pub struct MappingRecord {
     pub anonymous_executable: bool,
 }
 
+/// Whether a path ending in " (deleted)" is the file's real name: looked up from the process's
+/// own root, the full text names the very file mapped (same device and inode). Otherwise the
+/// kernel's suffix says the mapped file was unlinked.
+fn literally_named(ctx: &Context, pid: u32, m: &maps::Mapping) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    if !m.deleted() || m.inode == 0 {
+        return false;
+    }
+    let Some(relative) = m.path.strip_prefix(b"/") else {
+        return false;
+    };
+    // The kernel writes a newline in a mapped path as the four bytes `\012`.
+    let mut real = Vec::with_capacity(relative.len());
+    let mut rest = relative;
+    while let Some(i) = rest.windows(4).position(|w| w == b"\\012") {
+        real.extend_from_slice(rest.get(..i).unwrap_or_default());
+        real.push(b'\n');
+        rest = rest.get(i + 4..).unwrap_or_default();
+    }
+    real.extend_from_slice(rest);
+    let named = ctx
+        .proc
+        .join(pid.to_string())
+        .join("root")
+        .join(std::ffi::OsStr::from_bytes(&real));
+    let Ok(st) = std::fs::metadata(named) else {
+        return false;
+    };
+    let same_dev = m.dev.split_once(':').is_some_and(|(major, minor)| {
+        let major = u64::from_str_radix(major, 16).ok();
+        let minor = u64::from_str_radix(minor, 16).ok();
+        major == Some(u64::from(libc::major(st.dev())))
+            && minor == Some(u64::from(libc::minor(st.dev())))
+    });
+    st.ino() == m.inode && same_dev
+}
+
 /// One process's mappings, serialized by a worker thread.
 struct PidMaps {
     lines: Vec<u8>,
@@ -56,14 +94,19 @@ fn pid_maps(ctx: &Context, opts: &MemoryMapsOptions, pid: u32) -> Result<PidMaps
     for m in mappings {
         let rwx = m.writable_executable();
         let anon_x = m.anonymous_executable();
-        let (deleted, memfd) = (m.deleted(), m.memfd());
+        let literal = literally_named(ctx, pid, &m);
+        let (deleted, memfd) = (m.deleted() && !literal, m.memfd());
         if opts.only_anomalies && !(rwx || anon_x || deleted || memfd) {
             continue;
         }
         let (path, path_hex) = if m.path.is_empty() {
             (None, None)
         } else {
-            let (t, h) = lossy(m.path_without_deleted());
+            let (t, h) = lossy(if literal {
+                &m.path
+            } else {
+                m.path_without_deleted()
+            });
             (Some(t), h)
         };
         push_record(

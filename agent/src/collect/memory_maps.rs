@@ -1,8 +1,8 @@
 //! `memory_maps`: one record per mapping of every process, with anomaly flags.
 
-use super::{ordered_parallel, push_record, CollectError, Context, Output};
+use super::{per_process, push_record, CollectError, Context, Output, ProcessLines};
 use crate::procfs::maps;
-use crate::procfs::read::{is_gone, list_pids, read_small};
+use crate::procfs::read::{is_gone, read_small};
 use crate::procfs::text::lossy;
 use collector_spec::MemoryMapsOptions;
 use serde::Serialize;
@@ -64,20 +64,13 @@ fn literally_named(ctx: &Context, pid: u32, m: &maps::Mapping) -> bool {
     st.ino() == m.inode && same_dev
 }
 
-/// One process's mappings, serialized by a worker thread.
-struct PidMaps {
-    lines: Vec<u8>,
-    count: u64,
-    warning: Option<String>,
-}
-
 /// Reads, parses and serializes one process's mappings (runs on worker threads).
-fn pid_maps(ctx: &Context, opts: &MemoryMapsOptions, pid: u32) -> Result<PidMaps, CollectError> {
-    let mut out = PidMaps {
-        lines: Vec::new(),
-        count: 0,
-        warning: None,
-    };
+fn pid_maps(
+    ctx: &Context,
+    opts: &MemoryMapsOptions,
+    pid: u32,
+) -> Result<ProcessLines, CollectError> {
+    let mut out = ProcessLines::default();
     let buf = match read_small(&ctx.proc.join(pid.to_string()).join("maps")) {
         Ok(b) => b,
         Err(e) if is_gone(&e) => return Ok(out),
@@ -140,23 +133,5 @@ pub fn collect(
     opts: &MemoryMapsOptions,
     out: &mut Output,
 ) -> Result<(), CollectError> {
-    let pids = list_pids(&ctx.proc)
-        .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
-    let cancel = out.cancel_flag();
-    ordered_parallel(
-        &pids,
-        ctx.threads,
-        &cancel,
-        |&pid| pid_maps(ctx, opts, pid),
-        |res| {
-            let m = res?;
-            if let Some(w) = m.warning {
-                out.warn(w);
-            }
-            if m.count > 0 {
-                out.record_lines(&m.lines, m.count)?;
-            }
-            Ok(())
-        },
-    )
+    per_process(ctx, out, |pid| pid_maps(ctx, opts, pid))
 }

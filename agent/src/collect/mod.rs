@@ -186,6 +186,44 @@ where
     Ok(())
 }
 
+/// One process's records, serialized on a worker thread by [`push_record`].
+#[derive(Debug, Default)]
+pub struct ProcessLines {
+    /// JSON lines, each ending in `\n`.
+    pub lines: Vec<u8>,
+    /// Records in `lines`.
+    pub count: u64,
+    /// A problem met while reading this process.
+    pub warning: Option<String>,
+}
+
+/// Lists the processes and runs `read` for each on up to `ctx.threads` threads; their records
+/// and warnings reach `out` in pid order.
+pub fn per_process<F>(ctx: &Context, out: &mut Output, read: F) -> Result<(), CollectError>
+where
+    F: Fn(u32) -> Result<ProcessLines, CollectError> + Sync,
+{
+    let pids = crate::procfs::read::list_pids(&ctx.proc)
+        .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
+    let cancel = out.cancel_flag();
+    ordered_parallel(
+        &pids,
+        ctx.threads,
+        &cancel,
+        |&pid| read(pid),
+        |res| {
+            let p = res?;
+            if let Some(w) = p.warning {
+                out.warn(w);
+            }
+            if p.count > 0 {
+                out.record_lines(&p.lines, p.count)?;
+            }
+            Ok(())
+        },
+    )
+}
+
 /// Serializes one record as a JSON line onto `buf` (for workers of [`ordered_parallel`]).
 pub fn push_record<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,

@@ -1,6 +1,6 @@
 //! `open_files`: one record per file descriptor of every process.
 
-use super::{ordered_parallel, push_record, CollectError, Context, Output};
+use super::{per_process, push_record, CollectError, Context, Output, ProcessLines};
 use crate::procfs::read::{is_gone, list_pids, read_small, readlink_bytes};
 use crate::procfs::text::lossy;
 use collector_spec::OpenFilesOptions;
@@ -35,20 +35,9 @@ fn kind_of(target: &[u8]) -> &'static str {
     }
 }
 
-/// One process's descriptors, serialized by a worker thread.
-struct PidFds {
-    lines: Vec<u8>,
-    count: u64,
-    warning: Option<String>,
-}
-
 /// Reads one process's descriptors (runs on worker threads).
-fn pid_fds(ctx: &Context, with_fdinfo: bool, pid: u32) -> Result<PidFds, CollectError> {
-    let mut out = PidFds {
-        lines: Vec::new(),
-        count: 0,
-        warning: None,
-    };
+fn pid_fds(ctx: &Context, with_fdinfo: bool, pid: u32) -> Result<ProcessLines, CollectError> {
+    let mut out = ProcessLines::default();
     let dir = ctx.proc.join(pid.to_string());
     let fds = match list_pids(&dir.join("fd")) {
         Ok(f) => f,
@@ -112,23 +101,5 @@ pub fn collect(
     out: &mut Output,
 ) -> Result<(), CollectError> {
     let with_fdinfo = opts.fdinfo.unwrap_or(true);
-    let pids = list_pids(&ctx.proc)
-        .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
-    let cancel = out.cancel_flag();
-    ordered_parallel(
-        &pids,
-        ctx.threads,
-        &cancel,
-        |&pid| pid_fds(ctx, with_fdinfo, pid),
-        |res| {
-            let f = res?;
-            if let Some(w) = f.warning {
-                out.warn(w);
-            }
-            if f.count > 0 {
-                out.record_lines(&f.lines, f.count)?;
-            }
-            Ok(())
-        },
-    )
+    per_process(ctx, out, |pid| pid_fds(ctx, with_fdinfo, pid))
 }

@@ -41,5 +41,5 @@ run() {
 }
 printf '| sink (%s MiB incompressible file) | wall (m:ss) | peak RSS |\n|---|---|---|\n' "$size"
 printf '| directory | %s |\n' "$(run --out "$work/out")"
-printf '| local S3 server, 3 parts in flight (default) | %s |\n' "$(run --s3 s3://bench-evidence/b --endpoint-url "http://127.0.0.1:$port")"
-printf '| local S3 server, 2 parts in flight | %s |\n' "$(run --s3 s3://bench-evidence/b --endpoint-url "http://127.0.0.1:$port" --parts-in-flight 2)"
+printf '| local S3 server, 2 parts in flight (default) | %s |\n' "$(run --s3 s3://bench-evidence/b --endpoint-url "http://127.0.0.1:$port")"
+printf '| local S3 server, 3 parts in flight | %s |\n' "$(run --s3 s3://bench-evidence/b --endpoint-url "http://127.0.0.1:$port" --parts-in-flight 3)"

@@ -133,8 +133,9 @@ struct S3UploadArgs {
     /// than 10,000.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
     part_size: u64,
-    /// Parts uploading at once; memory is about (this + 1) x part size.
-    #[arg(long, value_name = "N", default_value_t = 3,
+    /// Parts uploading at once; part buffers take at most (this + 1) x part size (one more
+    /// part fills while these upload).
+    #[arg(long, value_name = "N", default_value_t = 2,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     parts_in_flight: u16,
     /// Object Lock mode for every object (else the bucket's default retention applies).

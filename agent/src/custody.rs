@@ -10,8 +10,8 @@
 //!   bytes in base64 (what the summary line prints);
 //! - recipients: `age1…` (`age-keygen`); identities: an age identity file.
 
-use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use base64::Engine;
+use ring::signature::{self, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use std::fmt;
 use std::str::FromStr;
 
@@ -122,7 +122,8 @@ impl SigningKey {
             },
             Err(_) => bytes.to_vec(),
         };
-        let pair = Ed25519KeyPair::from_pkcs8(&der)
+        // v1 (what `openssl genpkey` writes) or v2 (with the public key, checked).
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
             .map_err(|e| format!("not a PKCS#8 Ed25519 private key: {e}"))?;
         Ok(Self {
             pair,
@@ -142,8 +143,10 @@ impl SigningKey {
 
     /// A fresh key pair for one collection.
     pub fn ephemeral() -> Result<Self, String> {
-        let pair = Ed25519KeyPair::generate()
-            .map_err(|_| "cannot generate an Ed25519 key pair".to_owned())?;
+        let fail = "cannot generate an Ed25519 key pair";
+        let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+            .map_err(|_| fail.to_owned())?;
+        let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| fail.to_owned())?;
         Ok(Self {
             pair,
             origin: KeyOrigin::Ephemeral,

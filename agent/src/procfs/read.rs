@@ -14,28 +14,12 @@ const FIRST_READ: usize = 16 * 1024;
 
 /// Reads at most `cap` bytes of a file; the flag says whether more was left.
 pub fn read_capped(path: &Path, cap: u64) -> io::Result<(Vec<u8>, bool)> {
-    let mut f = File::open(path)?;
-    let limit = usize::try_from(cap).unwrap_or(usize::MAX).saturating_add(1);
-    let mut buf: Vec<u8> = Vec::new();
-    let mut chunk = FIRST_READ.min(limit);
-    loop {
-        let len = buf.len();
-        if len >= limit {
-            break;
-        }
-        let want = chunk.min(limit - len);
-        buf.resize(len + want, 0);
-        let n = match f.read(buf.get_mut(len..).unwrap_or_default()) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(e) => return Err(e),
-        };
-        buf.truncate(len + n);
-        if n == 0 {
-            break;
-        }
-        chunk = chunk.saturating_mul(2);
-    }
+    let f = File::open(path)?;
+    let limit = cap.saturating_add(1);
+    // Reads straight into spare capacity (nothing is zeroed first); growth doubles.
+    let first = usize::try_from(limit).unwrap_or(usize::MAX).min(FIRST_READ);
+    let mut buf: Vec<u8> = Vec::with_capacity(first);
+    f.take(limit).read_to_end(&mut buf)?;
     let truncated = buf.len() as u64 > cap;
     if truncated {
         buf.truncate(usize::try_from(cap).unwrap_or(usize::MAX));

@@ -280,7 +280,12 @@ fn new_runtime() -> Result<Runtime, String> {
 }
 
 async fn sdk_config(opts: &ClientOptions) -> Result<aws_config::SdkConfig, String> {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(opts.max_attempts.max(1))

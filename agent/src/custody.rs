@@ -1,7 +1,7 @@
 //! Chain of custody: the keys vestige signs manifests with, the keys it checks signatures
 //! against, and the age recipients evidence is encrypted to.
 //!
-//! Ed25519 comes from aws-lc-rs, the library the TLS stack already links; the age format
+//! Ed25519 comes from ring, the library the TLS stack already links; the age format
 //! (X25519 recipients, ChaCha20-Poly1305 streams) from the `age` crate, so `age -d` opens
 //! what vestige stores. Key formats are the ones public tools write:
 //! - private signing key: PKCS#8 (`openssl genpkey -algorithm ed25519`), PEM or DER, or the

@@ -38,44 +38,72 @@ pub struct SocketOwners {
     pub netns: BTreeMap<u64, u32>,
 }
 
-/// Walks /proc/*/fd once.
+/// What one process's fd table says about sockets.
+#[derive(Default)]
+struct ProcessSockets {
+    pid: u32,
+    netns: Option<u64>,
+    inodes: Vec<u64>,
+    warning: Option<String>,
+}
+
+fn process_sockets(ctx: &Context, pid: u32) -> ProcessSockets {
+    let dir = ctx.proc.join(pid.to_string());
+    let mut found = ProcessSockets {
+        pid,
+        netns: readlink_bytes(&dir.join("ns/net"))
+            .ok()
+            .and_then(|ns| bracketed(&ns)),
+        ..Default::default()
+    };
+    let fds = match std::fs::read_dir(dir.join("fd")) {
+        Ok(d) => d,
+        Err(e) => {
+            // Kernel threads and zombies have no readable fd table; only permission matters.
+            if !is_gone(&e) && e.kind() == std::io::ErrorKind::PermissionDenied {
+                found.warning = Some(format!("pid {pid}: fd: {e}"));
+            }
+            return found;
+        }
+    };
+    for fd in fds.flatten() {
+        let Ok(target) = readlink_bytes(&fd.path()) else {
+            continue;
+        };
+        if let Some(ino) = target.strip_prefix(b"socket:").and_then(bracketed) {
+            found.inodes.push(ino);
+        }
+    }
+    found
+}
+
+/// Walks /proc/*/fd once, on up to `ctx.threads` threads.
 pub fn socket_owners(ctx: &Context, out: &mut Output) -> Result<SocketOwners, CollectError> {
     let mut owners = SocketOwners::default();
     let pids = list_pids(&ctx.proc)
         .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
-    for pid in pids {
-        out.check_cancel()?;
-        let dir = ctx.proc.join(pid.to_string());
-        if let Ok(ns) = readlink_bytes(&dir.join("ns/net")) {
-            if let Some(ino) = bracketed(&ns) {
-                owners.netns.entry(ino).or_insert(pid);
+    let cancel = out.cancel_flag();
+    super::ordered_parallel(
+        &pids,
+        ctx.threads,
+        &cancel,
+        |&pid| process_sockets(ctx, pid),
+        |found| {
+            if let Some(w) = found.warning {
+                out.warn(w);
             }
-        }
-        let fds = match std::fs::read_dir(dir.join("fd")) {
-            Ok(d) => d,
-            Err(e) if is_gone(&e) => continue,
-            Err(e) => {
-                // Kernel threads and zombies have no readable fd table; only permission matters.
-                if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    out.warn(format!("pid {pid}: fd: {e}"));
-                }
-                continue;
+            if let Some(ino) = found.netns {
+                owners.netns.entry(ino).or_insert(found.pid);
             }
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = readlink_bytes(&fd.path()) else {
-                continue;
-            };
-            if let Some(rest) = target.strip_prefix(b"socket:") {
-                if let Some(ino) = bracketed(rest) {
-                    let list = owners.by_inode.entry(ino).or_default();
-                    if list.last() != Some(&pid) {
-                        list.push(pid);
-                    }
+            for ino in found.inodes {
+                let list = owners.by_inode.entry(ino).or_default();
+                if list.last() != Some(&found.pid) {
+                    list.push(found.pid);
                 }
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(owners)
 }
 

@@ -7,23 +7,55 @@ use crate::procfs::text::lossy;
 use collector_spec::MemoryMapsOptions;
 use serde::Serialize;
 
-/// One mapping.
+/// One mapping, serialized without copying what it borrows from the maps text.
 #[derive(Debug, Serialize)]
-pub struct MappingRecord {
+pub struct MappingRecord<'a> {
     pub pid: u32,
-    pub start: String,
-    pub end: String,
+    pub start: HexAddr,
+    pub end: HexAddr,
     pub size: u64,
-    pub perms: String,
+    pub perms: &'a str,
     pub offset: u64,
-    pub device: String,
+    pub device: &'a str,
     pub inode: u64,
-    pub path: Option<String>,
+    pub path: Option<std::borrow::Cow<'a, str>>,
     pub path_hex: Option<String>,
     pub deleted: bool,
     pub memfd: bool,
     pub writable_executable: bool,
     pub anonymous_executable: bool,
+}
+
+/// An address, serialized as `0x`-prefixed lowercase hex text with no allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct HexAddr(pub u64);
+
+impl Serialize for HexAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 18];
+        let mut at = buf.len();
+        let mut v = self.0;
+        loop {
+            at -= 1;
+            if let (Some(slot), Some(d)) = (buf.get_mut(at), DIGITS.get((v & 0xf) as usize)) {
+                *slot = *d;
+            }
+            v >>= 4;
+            if v == 0 {
+                break;
+            }
+        }
+        at -= 2;
+        if let Some(prefix) = buf.get_mut(at..at + 2) {
+            prefix.copy_from_slice(b"0x");
+        }
+        let text = buf
+            .get(at..)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("0x0");
+        s.serialize_str(text)
+    }
 }
 
 /// Whether a path ending in " (deleted)" is the file's real name: looked up from the process's
@@ -95,19 +127,25 @@ fn pid_maps(
         let (path, path_hex) = if m.path.is_empty() {
             (None, None)
         } else {
-            let (t, h) = lossy(if literal {
-                &m.path
+            let shown = if literal {
+                m.path
             } else {
                 m.path_without_deleted()
-            });
-            (Some(t), h)
+            };
+            match std::str::from_utf8(shown) {
+                Ok(t) => (Some(std::borrow::Cow::Borrowed(t)), None),
+                Err(_) => {
+                    let (t, h) = lossy(shown);
+                    (Some(std::borrow::Cow::Owned(t)), h)
+                }
+            }
         };
         push_record(
             &mut out.lines,
             &MappingRecord {
                 pid,
-                start: format!("{:#x}", m.start),
-                end: format!("{:#x}", m.end),
+                start: HexAddr(m.start),
+                end: HexAddr(m.end),
                 size: m.end.saturating_sub(m.start),
                 perms: m.perms,
                 offset: m.offset,
@@ -134,4 +172,17 @@ pub fn collect(
     out: &mut Output,
 ) -> Result<(), CollectError> {
     per_process(ctx, out, |pid| pid_maps(ctx, opts, pid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_serialize_as_prefixed_hex() {
+        for v in [0u64, 1, 0xf, 0x10, 0x7ffd_6b1c_0000, u64::MAX] {
+            let json = serde_json::to_string(&HexAddr(v)).unwrap();
+            assert_eq!(json, format!("\"{v:#x}\""));
+        }
+    }
 }

@@ -169,9 +169,9 @@ pub fn dump_regions(
             start: format!("{:#x}", m.start),
             end: format!("{:#x}", m.end),
             size,
-            perms: m.perms.clone(),
+            perms: m.perms.to_owned(),
             offset: m.offset,
-            device: m.dev.clone(),
+            device: m.dev.to_owned(),
             inode: m.inode,
             path,
             path_hex,
@@ -273,10 +273,7 @@ fn skip_reason(m: &Mapping, file_backed: bool) -> Option<&'static str> {
     if m.perms.as_bytes().first() != Some(&b'r') {
         return Some("skipped_not_readable");
     }
-    if matches!(
-        m.path.as_slice(),
-        b"[vvar]" | b"[vvar_vclock]" | b"[vsyscall]"
-    ) {
+    if matches!(m.path, b"[vvar]" | b"[vvar_vclock]" | b"[vsyscall]") {
         return Some("skipped_kernel_region");
     }
     let on_disk = m.inode != 0 && !m.deleted() && !m.memfd();
@@ -578,7 +575,7 @@ mod tests {
         }
     }
 
-    fn maps(text: &str) -> Vec<Mapping> {
+    fn maps(text: &str) -> Vec<Mapping<'_>> {
         let (m, bad) = maps::parse_all(text.as_bytes());
         assert_eq!(bad, 0);
         m

@@ -108,18 +108,25 @@ enum Hashed {
     Err(String),
 }
 
+/// What every process read needs (shared by the reading threads).
 struct State<'a> {
     opts: &'a ProcessesOptions,
-    hashes: HashMap<ExeKey, Hashed>,
-    recovered: HashMap<String, String>,
-    /// Executables whose copy failed once: not retried for every process running them.
-    recovery_failed: HashMap<String, String>,
     clk_tck: i64,
     boot_time: Option<i64>,
     secret_patterns: Vec<String>,
 }
 
-/// Collects every process.
+/// Executables already hashed or recovered (kept by the thread that emits records).
+#[derive(Default)]
+struct ExeCache {
+    hashes: HashMap<ExeKey, Hashed>,
+    recovered: HashMap<String, String>,
+    /// Executables whose copy failed once: not retried for every process running them.
+    recovery_failed: HashMap<String, String>,
+}
+
+/// Collects every process. /proc is read on up to `ctx.threads` threads; executables are
+/// hashed (once per distinct file) and recovered in pid order as records are emitted.
 pub fn collect(
     ctx: &Context,
     opts: &ProcessesOptions,
@@ -127,11 +134,8 @@ pub fn collect(
 ) -> Result<(), CollectError> {
     let pids = list_pids(&ctx.proc)
         .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
-    let mut st = State {
+    let st = State {
         opts,
-        hashes: HashMap::new(),
-        recovered: HashMap::new(),
-        recovery_failed: HashMap::new(),
         clk_tck: clock_ticks(),
         boot_time: ctx.boot_time(),
         secret_patterns: opts
@@ -140,17 +144,29 @@ pub fn collect(
             .map(|p| p.to_ascii_uppercase())
             .collect(),
     };
-    for pid in pids {
-        out.check_cancel()?;
-        let dir = ctx.proc.join(pid.to_string());
-        match read_process(ctx, &mut st, &dir, out) {
-            Ok(Some(rec)) => out.record(&rec)?,
-            Ok(None) => {} // exited between listing and reading
-            Err(CollectError::Failed(msg)) => out.warn(format!("pid {pid}: {msg}")),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    let mut cache = ExeCache::default();
+    let cancel = out.cancel_flag();
+    super::ordered_parallel(
+        &pids,
+        ctx.threads,
+        &cancel,
+        |&pid| (pid, read_process(ctx, &st, &ctx.proc.join(pid.to_string()))),
+        |(pid, read)| {
+            match read {
+                Ok(Some((mut rec, exe_link))) => {
+                    if let Some(target) = exe_link {
+                        let dir = ctx.proc.join(pid.to_string());
+                        executable(&st, &mut cache, &dir, &target, &mut rec, out)?;
+                    }
+                    out.record(&rec)?;
+                }
+                Ok(None) => {} // exited between listing and reading
+                Err(CollectError::Failed(msg)) => out.warn(format!("pid {pid}: {msg}")),
+                Err(e) => return Err(e),
+            }
+            Ok(())
+        },
+    )
 }
 
 fn clock_ticks() -> i64 {
@@ -177,12 +193,16 @@ fn ns_inode(dir: &Path, name: &str) -> Option<u64> {
     s.split_once('[')?.1.strip_suffix(']')?.parse().ok()
 }
 
+/// A process as read: its record (without the executable's hash and recovery yet) and the
+/// target of its `exe` link.
+type ReadProcess = (ProcessRecord, Option<Vec<u8>>);
+
+/// Reads one process; `None` when it exited first.
 fn read_process(
     ctx: &Context,
-    st: &mut State<'_>,
+    st: &State<'_>,
     dir: &Path,
-    out: &mut Output,
-) -> Result<Option<ProcessRecord>, CollectError> {
+) -> Result<Option<ReadProcess>, CollectError> {
     let stat_buf = match read_small(&dir.join("stat")) {
         Ok(b) => b,
         // An exited process takes its directory with it. A directory still there without
@@ -304,10 +324,7 @@ fn read_process(
             );
         }
     }
-    if let Some(target) = exe_link {
-        executable(st, dir, &target, &mut rec, out)?;
-    }
-    Ok(Some(rec))
+    Ok(Some((rec, exe_link)))
 }
 
 fn start_time(st: &State<'_>, ticks: u64) -> Option<String> {
@@ -391,7 +408,8 @@ pub(super) fn exe_unlinked(dir: &Path, target: &[u8], meta: Option<&Metadata>) -
 }
 
 fn executable(
-    st: &mut State<'_>,
+    st: &State<'_>,
+    cache: &mut ExeCache,
     dir: &Path,
     target: &[u8],
     rec: &mut ProcessRecord,
@@ -440,14 +458,14 @@ fn executable(
         mtime: meta.mtime(),
         mtime_nsec: meta.mtime_nsec(),
     };
-    let hashed = match st.hashes.get(&key) {
+    let hashed = match cache.hashes.get(&key) {
         Some(h) => h.clone(),
         None => {
             let h = match File::open(&exe_path).and_then(|f| sha256_reader(f, None)) {
                 Ok((sha, _)) => Hashed::Ok(sha),
                 Err(e) => Hashed::Err(format!("hashing: {e}")),
             };
-            st.hashes.insert(key, h.clone());
+            cache.hashes.insert(key, h.clone());
             h
         }
     };
@@ -464,11 +482,11 @@ fn executable(
     if !(st.opts.recover_executables && suspicious) {
         return Ok(());
     }
-    if let Some(path) = st.recovered.get(&sha) {
+    if let Some(path) = cache.recovered.get(&sha) {
         rec.exe_recovered_path = Some(path.clone());
         return Ok(());
     }
-    if let Some(why) = st.recovery_failed.get(&sha) {
+    if let Some(why) = cache.recovery_failed.get(&sha) {
         rec.exe_error = Some(why.clone());
         return Ok(());
     }
@@ -498,7 +516,7 @@ fn executable(
                 ));
             }
             // The stored name (`.age` appended when the collection is encrypted).
-            st.recovered.insert(sha, fin.path.clone());
+            cache.recovered.insert(sha, fin.path.clone());
             rec.exe_recovered_path = Some(fin.path);
         }
         Err(CollectError::Cancelled) => return Err(CollectError::Cancelled),
@@ -507,7 +525,8 @@ fn executable(
         Err(e) => {
             out.warn(format!("pid {}: executable not recovered: {e}", rec.pid));
             rec.exe_error = Some(format!("not recovered: {e}"));
-            st.recovery_failed
+            cache
+                .recovery_failed
                 .insert(sha, format!("not recovered: {e}"));
         }
     }

@@ -2,32 +2,33 @@
 
 use super::hex_num;
 
-/// One mapping line.
+/// One mapping line, borrowing from the text it was parsed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mapping {
+pub struct Mapping<'a> {
     /// Start address.
     pub start: u64,
     /// End address (exclusive).
     pub end: u64,
     /// Permissions, e.g. `r-xp`.
-    pub perms: String,
+    pub perms: &'a str,
     /// File offset.
     pub offset: u64,
     /// Device `major:minor`.
-    pub dev: String,
+    pub dev: &'a str,
     /// Inode of the backing file (0 for anonymous).
     pub inode: u64,
     /// Path or pseudo-name (`[heap]`), bytes; empty for anonymous mappings.
-    pub path: Vec<u8>,
+    pub path: &'a [u8],
 }
 
 const DELETED: &[u8] = b" (deleted)";
 
-impl Mapping {
+impl<'a> Mapping<'a> {
     /// Parses one line. The path is everything after the fifth field, and may hold spaces.
-    pub fn parse(line: &[u8]) -> Option<Mapping> {
+    /// Fields other than the path must be ASCII text.
+    pub fn parse(line: &'a [u8]) -> Option<Mapping<'a>> {
         let mut rest = line;
-        let mut take = || -> Option<&[u8]> {
+        let mut take = || -> Option<&'a [u8]> {
             let trimmed = rest.trim_ascii_start();
             let end = trimmed
                 .iter()
@@ -53,11 +54,11 @@ impl Mapping {
         Some(Mapping {
             start,
             end,
-            perms: String::from_utf8_lossy(perms).into_owned(),
+            perms: std::str::from_utf8(perms).ok()?,
             offset: hex_num(offset)?,
-            dev: String::from_utf8_lossy(dev).into_owned(),
+            dev: std::str::from_utf8(dev).ok()?,
             inode: super::num(inode)?,
-            path: path.to_vec(),
+            path,
         })
     }
 
@@ -92,13 +93,13 @@ impl Mapping {
     }
 
     /// The path with a trailing ` (deleted)` removed.
-    pub fn path_without_deleted(&self) -> &[u8] {
-        self.path.strip_suffix(DELETED).unwrap_or(&self.path)
+    pub fn path_without_deleted(&self) -> &'a [u8] {
+        self.path.strip_suffix(DELETED).unwrap_or(self.path)
     }
 }
 
 /// Parses every well-formed line; returns the mappings and the count of malformed lines.
-pub fn parse_all(buf: &[u8]) -> (Vec<Mapping>, usize) {
+pub fn parse_all(buf: &[u8]) -> (Vec<Mapping<'_>>, usize) {
     let mut out = Vec::new();
     let mut bad = 0;
     for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {

@@ -1,7 +1,9 @@
 //! `hidden_processes`: pids that exist but are hidden from the /proc listing.
 //!
-//! Two checks: every pid up to pid_max is probed with `kill(pid, 0)`; one that answers but
-//! is neither a listed process nor a listed thread is hidden from readdir (a getdents hook).
+//! Two checks: every pid that can be in use is probed with `kill(pid, 0)`; one that answers
+//! but is neither a listed process nor a listed thread is hidden from readdir (a getdents
+//! hook). Which pids can be in use: all up to pid_max, unless the kernel's pid counter shows
+//! it never wrapped (see [`probe_limit`]).
 //! And a listed pid whose /proc entry has something mounted over it is masked (the
 //! `mount --bind /empty /proc/PID` trick that blinds ps).
 
@@ -18,6 +20,7 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde::Serialize;
 use std::collections::HashSet;
+use std::path::Path;
 
 /// One hidden or masked pid.
 #[derive(Debug, Serialize)]
@@ -79,22 +82,72 @@ pub fn probe_unlisted(
     Ok(found)
 }
 
+/// Room above the highest pid in use, for pids allocated while the probe runs.
+const PROBE_SLACK: u32 = 4096;
+
+/// The highest pid worth probing under `proc_root`, and why.
+///
+/// The kernel hands out pids in increasing order and only wraps to low pids after reaching
+/// pid_max (4,194,304 where systemd sets it: a full probe is about 0.4 s of system time).
+/// While it has not wrapped, every live pid is at most the last one allocated. It cannot have
+/// wrapped when fewer tasks were created since boot (`processes` in /proc/stat, threads
+/// included, counted across all pid namespaces) than pid_max minus the 300 reserved low
+/// pids, and when the namespace's last pid is still the highest listed. Otherwise, or when
+/// any of these cannot be read, the whole range up to pid_max is probed.
+pub fn probe_limit(proc_root: &Path, listed: &HashSet<u32>) -> (u32, String) {
+    let number = |rel: &str| -> Option<u64> {
+        read_small(&proc_root.join(rel))
+            .ok()
+            .and_then(|b| String::from_utf8_lossy(&b).trim().parse().ok())
+    };
+    let pid_max = number("sys/kernel/pid_max")
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(4_194_304);
+    let full = |why: &str| (pid_max, format!("1..={pid_max}: {why}"));
+    let forks = read_small(&proc_root.join("stat")).ok().and_then(|b| {
+        String::from_utf8_lossy(&b)
+            .lines()
+            .find_map(|l| l.strip_prefix("processes "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
+    let (Some(forks), Some(last)) = (forks, number("sys/kernel/ns_last_pid")) else {
+        return full("the pid counter is unreadable");
+    };
+    let highest = u64::from(listed.iter().copied().max().unwrap_or(0));
+    if forks.saturating_add(300) >= u64::from(pid_max) {
+        return full(&format!(
+            "{forks} tasks created since boot: pids may have wrapped"
+        ));
+    }
+    if highest > last {
+        return full(&format!(
+            "pid {highest} is above the last pid allocated ({last})"
+        ));
+    }
+    let top = forks.max(last).saturating_add(u64::from(PROBE_SLACK));
+    let limit = u32::try_from(top).unwrap_or(pid_max).min(pid_max);
+    (
+        limit,
+        format!(
+            "1..={limit}: pids never wrapped ({forks} tasks created since boot, pid_max {pid_max}, last pid {last})"
+        ),
+    )
+}
+
 /// Collects hidden and masked pids.
 pub fn collect(
     ctx: &Context,
     opts: &HiddenProcessesOptions,
     out: &mut Output,
 ) -> Result<(), CollectError> {
-    let max_pid = match opts.max_pid {
-        Some(m) => m,
-        None => read_small(&ctx.proc.join("sys/kernel/pid_max"))
-            .ok()
-            .and_then(|b| String::from_utf8_lossy(&b).trim().parse().ok())
-            .unwrap_or(4_194_304),
-    };
     let (pids, tids) =
         visible_ids(&ctx.proc).map_err(|e| CollectError::Failed(format!("listing: {e}")))?;
     let listed: HashSet<u32> = pids.union(&tids).copied().collect();
+    let (max_pid, why) = match opts.max_pid {
+        Some(m) => (m, format!("1..={m}: the spec's max_pid")),
+        None => probe_limit(&ctx.proc, &listed),
+    };
+    tracing::debug!(range = %why, "probing pids");
     let candidates = probe_unlisted(max_pid, &listed, ctx.threads, out)?;
     // Processes born during the scan are listed now; what is still unlisted is hidden.
     let (pids_after, tids_after) =
@@ -207,6 +260,44 @@ mod tests {
         assert!(found.contains(&me), "{found:?}");
         // Anything else found must be a process born during the probe, not an old one.
         assert!(found.len() < 50, "{found:?}");
+    }
+
+    fn fake_proc(stat: &str, pid_max: &str, last: &str) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("sys/kernel")).unwrap();
+        std::fs::write(tmp.path().join("stat"), stat).unwrap();
+        std::fs::write(tmp.path().join("sys/kernel/pid_max"), pid_max).unwrap();
+        std::fs::write(tmp.path().join("sys/kernel/ns_last_pid"), last).unwrap();
+        tmp
+    }
+
+    #[test]
+    fn probe_limit_follows_the_pid_counter() {
+        let listed: HashSet<u32> = [1, 2, 900, 5000].into_iter().collect();
+        let stat = "cpu 1 2 3\nprocesses 12000\nprocs_running 1\n";
+        // Never wrapped: up to the counter plus slack.
+        let p = fake_proc(stat, "4194304\n", "11990\n");
+        assert_eq!(probe_limit(p.path(), &listed).0, 12000 + PROBE_SLACK);
+        // More tasks created than pid_max: may have wrapped, everything is probed.
+        let p = fake_proc("processes 5000000\n", "4194304\n", "700\n");
+        assert_eq!(probe_limit(p.path(), &listed).0, 4_194_304);
+        // A listed pid above the last one allocated: wrapped, everything.
+        let p = fake_proc(stat, "4194304\n", "4000\n");
+        let (limit, why) = probe_limit(p.path(), &listed);
+        assert_eq!(limit, 4_194_304, "{why}");
+        // Never above pid_max; unreadable counters mean the whole range.
+        let p = fake_proc(stat, "13000\n", "11990\n");
+        assert_eq!(probe_limit(p.path(), &listed).0, 13000);
+        let p = fake_proc("cpu 1\n", "4194304\n", "11990\n");
+        assert_eq!(probe_limit(p.path(), &listed).0, 4_194_304);
+    }
+
+    #[test]
+    fn probe_limit_on_this_host_covers_every_listed_pid() {
+        let (pids, tids) = visible_ids(Path::new("/proc")).unwrap();
+        let listed: HashSet<u32> = pids.union(&tids).copied().collect();
+        let (limit, why) = probe_limit(Path::new("/proc"), &listed);
+        assert!(listed.iter().all(|p| *p <= limit), "{why}");
     }
 
     #[test]

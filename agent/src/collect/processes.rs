@@ -17,6 +17,7 @@ use std::fs::{File, Metadata};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// One process.
 #[derive(Debug, Serialize)]
@@ -116,10 +117,25 @@ struct State<'a> {
     secret_patterns: Vec<String>,
 }
 
-/// Executables already hashed or recovered (kept by the thread that emits records).
+/// Executables hashed so far, shared by the reading threads: each distinct file is hashed
+/// once, by the first thread that meets it, while others needing it wait for that hash.
+#[derive(Default)]
+struct ExeHashes(Mutex<HashMap<ExeKey, Arc<OnceLock<Hashed>>>>);
+
+impl ExeHashes {
+    fn get_or_hash(&self, key: ExeKey, hash: impl FnOnce() -> Hashed) -> Hashed {
+        let slot = match self.0.lock() {
+            Ok(mut map) => map.entry(key).or_default().clone(),
+            // A poisoned map (a reader panicked): hash without sharing.
+            Err(_) => Arc::new(OnceLock::new()),
+        };
+        slot.get_or_init(hash).clone()
+    }
+}
+
+/// Executables already recovered (kept by the thread that emits records).
 #[derive(Default)]
 struct ExeCache {
-    hashes: HashMap<ExeKey, Hashed>,
     recovered: HashMap<String, String>,
     /// Executables whose copy failed once: not retried for every process running them.
     recovery_failed: HashMap<String, String>,
@@ -144,24 +160,38 @@ pub fn collect(
             .map(|p| p.to_ascii_uppercase())
             .collect(),
     };
+    let hashes = ExeHashes::default();
     let mut cache = ExeCache::default();
     let cancel = out.cancel_flag();
     super::ordered_parallel(
         &pids,
         ctx.threads,
         &cancel,
-        |&pid| (pid, read_process(ctx, &st, &ctx.proc.join(pid.to_string()))),
-        |(pid, read)| {
+        |&pid| {
+            let dir = ctx.proc.join(pid.to_string());
+            let read = read_process(ctx, &st, &dir).map(|found| {
+                found.map(|(mut rec, exe_link)| {
+                    let meta = exe_link
+                        .as_deref()
+                        .and_then(|t| executable(&st, &hashes, &dir, t, &mut rec));
+                    (rec, meta)
+                })
+            });
+            (dir, read)
+        },
+        |(dir, read)| {
             match read {
-                Ok(Some((mut rec, exe_link))) => {
-                    if let Some(target) = exe_link {
-                        let dir = ctx.proc.join(pid.to_string());
-                        executable(&st, &mut cache, &dir, &target, &mut rec, out)?;
+                Ok(Some((mut rec, meta))) => {
+                    if let Some(meta) = meta {
+                        recover(&st, &mut cache, &dir, &meta, &mut rec, out)?;
                     }
                     out.record(&rec)?;
                 }
                 Ok(None) => {} // exited between listing and reading
-                Err(CollectError::Failed(msg)) => out.warn(format!("pid {pid}: {msg}")),
+                Err(CollectError::Failed(msg)) => {
+                    let pid = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                    out.warn(format!("pid {}: {msg}", pid.unwrap_or_default()))
+                }
                 Err(e) => return Err(e),
             }
             Ok(())
@@ -407,14 +437,15 @@ pub(super) fn exe_unlinked(dir: &Path, target: &[u8], meta: Option<&Metadata>) -
     }
 }
 
+/// Fills the record's executable fields: path, flags, file identity and SHA-256 (hashed once
+/// per distinct file). Returns the file's metadata when it was hashed, for [`recover`].
 fn executable(
     st: &State<'_>,
-    cache: &mut ExeCache,
+    hashes: &ExeHashes,
     dir: &Path,
     target: &[u8],
     rec: &mut ProcessRecord,
-    out: &mut Output,
-) -> Result<(), CollectError> {
+) -> Option<Metadata> {
     let exe_path = dir.join("exe");
     let meta = std::fs::metadata(&exe_path);
     let unlinked = exe_unlinked(dir, target, meta.as_ref().ok());
@@ -440,7 +471,7 @@ fn executable(
             if !is_gone(&e) {
                 rec.exe_error = Some(format!("stat: {e}"));
             }
-            return Ok(());
+            return None;
         }
     };
     rec.exe_size = Some(meta.size());
@@ -449,7 +480,7 @@ fn executable(
     rec.exe_mtime =
         crate::timefmt::rfc3339(meta.mtime(), u32::try_from(meta.mtime_nsec()).unwrap_or(0));
     if !st.opts.hash_executables {
-        return Ok(());
+        return None;
     }
     let key = ExeKey {
         dev: meta.dev(),
@@ -458,26 +489,37 @@ fn executable(
         mtime: meta.mtime(),
         mtime_nsec: meta.mtime_nsec(),
     };
-    let hashed = match cache.hashes.get(&key) {
-        Some(h) => h.clone(),
-        None => {
-            let h = match File::open(&exe_path).and_then(|f| sha256_reader(f, None)) {
-                Ok((sha, _)) => Hashed::Ok(sha),
-                Err(e) => Hashed::Err(format!("hashing: {e}")),
-            };
-            cache.hashes.insert(key, h.clone());
-            h
+    let hashed = hashes.get_or_hash(key, || {
+        match File::open(&exe_path).and_then(|f| sha256_reader(f, None)) {
+            Ok((sha, _)) => Hashed::Ok(sha),
+            Err(e) => Hashed::Err(format!("hashing: {e}")),
         }
-    };
+    });
     let sha = match hashed {
         Hashed::Ok(sha) => sha,
         Hashed::Err(e) => {
             rec.exe_error = Some(e);
-            return Ok(());
+            return None;
         }
     };
-    rec.exe_sha256 = Some(sha.clone());
+    rec.exe_sha256 = Some(sha);
+    Some(meta)
+}
 
+/// Stores a copy of a suspicious executable (deleted, memfd, or in a temporary directory)
+/// once per distinct SHA-256.
+fn recover(
+    st: &State<'_>,
+    cache: &mut ExeCache,
+    dir: &Path,
+    meta: &Metadata,
+    rec: &mut ProcessRecord,
+    out: &mut Output,
+) -> Result<(), CollectError> {
+    let Some(sha) = rec.exe_sha256.clone() else {
+        return Ok(());
+    };
+    let exe_path = dir.join("exe");
     let suspicious = rec.exe_deleted || rec.exe_memfd || rec.exe_in_temp_dir;
     if !(st.opts.recover_executables && suspicious) {
         return Ok(());

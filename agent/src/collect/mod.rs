@@ -129,13 +129,14 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
-/// Items handed to the workers of [`ordered_parallel`] at a time: bounds what is held in
-/// memory while keeping every thread busy.
-const PARALLEL_BATCH: usize = 64;
+/// How far workers of [`ordered_parallel`] may run ahead of the item being emitted: bounds
+/// the results held in memory while keeping every thread busy.
+const PARALLEL_WINDOW: usize = 64;
 
 /// Runs `work` over `items` on up to `threads` threads and passes the results to `emit` in
-/// the items' order. Items are taken in batches of [`PARALLEL_BATCH`], so at most one batch
-/// of results is held at once. Stops at the first `emit` error or when `cancel` is set.
+/// the items' order, on the calling thread, while the workers go on with later items (at most
+/// [`PARALLEL_WINDOW`] ahead, so that many results at most are held at once). Stops at the
+/// first `emit` error or when `cancel` is set.
 pub fn ordered_parallel<T, R, W, E>(
     items: &[T],
     threads: usize,
@@ -149,41 +150,82 @@ where
     W: Fn(&T) -> R + Sync,
     E: FnMut(R) -> Result<(), CollectError>,
 {
-    let threads = threads.max(1);
-    for batch in items.chunks(PARALLEL_BATCH) {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(CollectError::Cancelled);
-        }
-        if threads == 1 || batch.len() == 1 {
-            for item in batch {
-                emit(work(item))?;
+    let threads = threads.max(1).min(items.len());
+    if threads <= 1 {
+        for item in items {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(CollectError::Cancelled);
             }
-            continue;
+            emit(work(item))?;
         }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<Mutex<Option<R>>> = batch.iter().map(|_| Mutex::new(None)).collect();
-        std::thread::scope(|scope| {
-            for _ in 0..threads.min(batch.len()) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let (Some(item), Some(slot)) = (batch.get(i), results.get(i)) else {
-                        break;
-                    };
-                    let r = work(item);
-                    if let Ok(mut s) = slot.lock() {
-                        *s = Some(r);
-                    }
-                });
-            }
-        });
-        for slot in results {
-            let r = slot.into_inner().ok().flatten();
-            if let Some(r) = r {
-                emit(r)?;
-            }
-        }
+        return Ok(());
     }
-    Ok(())
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    // The index of the next result to emit, and a signal when it moves.
+    let emitted = Mutex::new(0usize);
+    let moved = std::sync::Condvar::new();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, R)>(PARALLEL_WINDOW);
+    let halted = || stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, emitted, moved, work, halted) = (&next, &emitted, &moved, &work, &halted);
+            scope.spawn(move || loop {
+                if halted() {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else {
+                    break;
+                };
+                // Wait while this item is a whole window ahead of what was emitted.
+                if let Ok(mut at) = emitted.lock() {
+                    while i >= at.saturating_add(PARALLEL_WINDOW) && !halted() {
+                        match moved.wait_timeout(at, std::time::Duration::from_millis(20)) {
+                            Ok((guard, _)) => at = guard,
+                            Err(_) => return,
+                        }
+                    }
+                }
+                if halted() || tx.send((i, work(item))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut ready: std::collections::BTreeMap<usize, R> = std::collections::BTreeMap::new();
+        let mut want = 0usize;
+        let mut result = Ok(());
+        for (i, r) in rx.iter() {
+            if result.is_err() {
+                continue; // drain, so no worker blocks on a full channel
+            }
+            ready.insert(i, r);
+            while let Some(r) = ready.remove(&want) {
+                want += 1;
+                let res = if cancel.load(Ordering::Relaxed) {
+                    Err(CollectError::Cancelled)
+                } else {
+                    emit(r)
+                };
+                if let Err(e) = res {
+                    result = Err(e);
+                    stop.store(true, Ordering::Relaxed);
+                    ready.clear();
+                    break;
+                }
+            }
+            if let Ok(mut at) = emitted.lock() {
+                *at = want;
+            }
+            moved.notify_all();
+        }
+        if result.is_ok() && cancel.load(Ordering::Relaxed) {
+            result = Err(CollectError::Cancelled);
+        }
+        result
+    })
 }
 
 /// One process's records, serialized on a worker thread by [`push_record`].
@@ -509,6 +551,39 @@ mod tests {
         }
     }
 
+    /// Workers never run more than a window ahead of emission, even when emission is slow.
+    #[test]
+    fn ordered_parallel_holds_at_most_a_window_of_results() {
+        use std::sync::atomic::AtomicUsize;
+        let items: Vec<u32> = (0..2000).collect();
+        let started = AtomicUsize::new(0);
+        let most_ahead = AtomicUsize::new(0);
+        let cancel = AtomicBool::new(false);
+        let mut emitted = 0usize;
+        ordered_parallel(
+            &items,
+            4,
+            &cancel,
+            |_| started.fetch_add(1, Ordering::SeqCst),
+            |_| {
+                emitted += 1;
+                let ahead = started.load(Ordering::SeqCst) - emitted;
+                most_ahead.fetch_max(ahead, Ordering::SeqCst);
+                if emitted.is_multiple_of(100) {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(emitted, items.len());
+        let ahead = most_ahead.load(Ordering::SeqCst);
+        assert!(
+            ahead <= PARALLEL_WINDOW + 4,
+            "{ahead} results ahead of emission"
+        );
+    }
+
     #[test]
     fn ordered_parallel_stops_on_cancel_and_on_emit_errors() {
         let items: Vec<u32> = (0..1000).collect();
@@ -528,7 +603,7 @@ mod tests {
             },
         );
         assert!(matches!(res, Err(CollectError::Cancelled)));
-        assert!(n < 200, "stopped within the batch: {n}");
+        assert!(n < 200, "stopped within the window: {n}");
         let cancel = AtomicBool::new(false);
         let res = ordered_parallel(
             &items,

@@ -506,20 +506,28 @@ fn open_reader(location: &str, client: &S3ClientArgs) -> Result<Box<dyn Collecti
     Ok(Box::new(DirReader::new(p)))
 }
 
-fn verify(args: VerifyArgs) -> ExitCode {
-    let reader = match open_reader(&args.location, &args.s3_client) {
-        Ok(r) => r,
-        Err(e) => return usage_error(e),
-    };
-    let public_key = match args
-        .public_key
-        .as_deref()
+/// The collection to read and the optional `--public-key` to check its signature with.
+type Opened = (Box<dyn CollectionReader>, Option<crate::custody::PublicKey>);
+
+fn open_with_key(
+    location: &str,
+    client: &S3ClientArgs,
+    public_key: Option<&str>,
+) -> Result<Opened, String> {
+    let reader = open_reader(location, client)?;
+    let key = public_key
         .map(crate::custody::PublicKey::from_arg)
-    {
-        None => None,
-        Some(Ok(k)) => Some(k),
-        Some(Err(e)) => return usage_error(format!("--public-key {e}")),
-    };
+        .transpose()
+        .map_err(|e| format!("--public-key {e}"))?;
+    Ok((reader, key))
+}
+
+fn verify(args: VerifyArgs) -> ExitCode {
+    let (reader, public_key) =
+        match open_with_key(&args.location, &args.s3_client, args.public_key.as_deref()) {
+            Ok(r) => r,
+            Err(e) => return usage_error(e),
+        };
     let identities = match args
         .identity
         .as_deref()
@@ -539,19 +547,11 @@ fn verify(args: VerifyArgs) -> ExitCode {
 }
 
 fn decrypt(args: DecryptArgs) -> ExitCode {
-    let reader = match open_reader(&args.location, &args.s3_client) {
-        Ok(r) => r,
-        Err(e) => return usage_error(e),
-    };
-    let public_key = match args
-        .public_key
-        .as_deref()
-        .map(crate::custody::PublicKey::from_arg)
-    {
-        None => None,
-        Some(Ok(k)) => Some(k),
-        Some(Err(e)) => return usage_error(format!("--public-key {e}")),
-    };
+    let (reader, public_key) =
+        match open_with_key(&args.location, &args.s3_client, args.public_key.as_deref()) {
+            Ok(r) => r,
+            Err(e) => return usage_error(e),
+        };
     let identities = match crate::custody::Identities::from_file(&args.identity) {
         Ok(i) => i,
         Err(e) => return usage_error(format!("--identity {e}")),

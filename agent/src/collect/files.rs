@@ -20,7 +20,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Read size per chunk.
 const CHUNK: usize = 1 << 20;
@@ -179,8 +178,6 @@ struct Walker<'a> {
     total: u64,
     total_cap_warned: bool,
     buf: Vec<u8>,
-    /// Chunk buffers for files hashed on a helper thread.
-    spare: Vec<Vec<u8>>,
     /// The file whose member the archive ends inside, after a stop mid-file.
     unfinished: Option<Vec<u8>>,
 }
@@ -217,7 +214,6 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
         total: 0,
         total_cap_warned: false,
         buf: vec![0u8; CHUNK],
-        spare: Vec::new(),
         unfinished: None,
     };
     let mut result = Ok(());
@@ -692,120 +688,28 @@ impl Walker<'_> {
         file: std::fs::File,
         want: u64,
     ) -> Result<(String, Option<(&'static str, String)>), CollectError> {
+        let mut hasher = Sha256::new();
         let mut limited = file.take(want);
         let mut done: u64 = 0;
         let mut problem = None;
         let archive_err = |e: io::Error| CollectError::Failed(format!("writing the archive: {e}"));
-        let tar = &mut self.tar;
-        let spare = &mut self.spare;
-        let first = &mut self.buf;
-        // Large files are hashed on a helper thread that trails the archive writer by up to
-        // two chunks, so neither waits for the other chunk by chunk.
-        let mut hasher = std::thread::scope(|s| -> Result<Sha256, CollectError> {
-            let (to_hash, chunks) = std::sync::mpsc::sync_channel::<Arc<Chunk>>(2);
-            let (give_back, returned) = std::sync::mpsc::channel::<Arc<Chunk>>();
-            let helper = (want >= PARALLEL_HASH_MIN as u64)
-                .then(|| {
-                    std::thread::Builder::new()
-                        .name("hash-file".into())
-                        .spawn_scoped(s, move || {
-                            let mut h = Sha256::new();
-                            for c in chunks {
-                                h.update(c.bytes());
-                                let _ = give_back.send(c);
-                            }
-                            h
-                        })
-                        .ok()
-                })
-                .flatten();
-            let Some(helper) = helper else {
-                // Small file (or no thread): hash here.
-                let mut h = Sha256::new();
-                loop {
-                    out.check_cancel()?;
-                    let n = match limited.read(first) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            problem = Some((
-                                "read_error",
-                                format!("read failed after {done} bytes: {e}"),
-                            ));
-                            break;
-                        }
-                    };
-                    let chunk = first.get(..n).unwrap_or_default();
-                    h.update(chunk);
-                    tar.write_data(chunk).map_err(archive_err)?;
-                    done += n as u64;
+        loop {
+            out.check_cancel()?;
+            let n = match limited.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    problem = Some(("read_error", format!("read failed after {done} bytes: {e}")));
+                    break;
                 }
-                return Ok(h);
             };
-            let mut written = Ok(());
-            // Buffers handed to the hashing thread and not yet given back.
-            let mut lent = 0usize;
-            loop {
-                if let Err(e) = out.check_cancel() {
-                    written = Err(e);
-                    break;
-                }
-                let mut buf = match spare.pop() {
-                    Some(b) => b,
-                    None if lent < HASH_BUFFERS => vec![0u8; CHUNK],
-                    None => match returned.recv() {
-                        Ok(c) => {
-                            lent -= 1;
-                            Arc::try_unwrap(c).map_or_else(|_| vec![0u8; CHUNK], |c| c.buf)
-                        }
-                        Err(_) => vec![0u8; CHUNK],
-                    },
-                };
-                let n = match limited.read(&mut buf) {
-                    Ok(0) => {
-                        spare.push(buf);
-                        break;
-                    }
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                        spare.push(buf);
-                        continue;
-                    }
-                    Err(e) => {
-                        spare.push(buf);
-                        problem =
-                            Some(("read_error", format!("read failed after {done} bytes: {e}")));
-                        break;
-                    }
-                };
-                let chunk = Arc::new(Chunk { buf, len: n });
-                let sent = to_hash.send(chunk.clone()).is_ok();
-                lent += 1;
-                if let Err(e) = tar.write_data(chunk.bytes()) {
-                    written = Err(archive_err(e));
-                    break;
-                }
-                done += n as u64;
-                if !sent {
-                    written = Err(CollectError::Failed("the hashing thread stopped".into()));
-                    break;
-                }
-            }
-            drop(to_hash);
-            let h = helper
-                .join()
-                .map_err(|_| CollectError::Failed("the hashing thread failed".into()));
-            // Buffers come back for the next file.
-            for c in returned.try_iter() {
-                if let Ok(c) = Arc::try_unwrap(c) {
-                    spare.push(c.buf);
-                }
-            }
-            spare.truncate(HASH_BUFFERS);
-            written?;
-            h
-        })?;
+            let chunk = self.buf.get(..n).unwrap_or_default();
+            let written;
+            (hasher, written) = hash_beside(hasher, chunk, |c| self.tar.write_data(c));
+            written.map_err(archive_err)?;
+            done += n as u64;
+        }
         if done < want {
             let missing = want - done;
             let zeros = [0u8; 64 * 1024];
@@ -828,22 +732,45 @@ impl Walker<'_> {
     }
 }
 
-/// Smallest file whose SHA-256 is computed on a helper thread.
+/// Smallest chunk whose SHA-256 is computed on a helper thread.
 const PARALLEL_HASH_MIN: usize = 256 << 10;
 
-/// Chunk buffers kept for the helper-thread hashing (one being read, two queued).
-const HASH_BUFFERS: usize = 3;
-
-/// A chunk read from a file, shared by the archive writer and the hashing thread.
-struct Chunk {
-    buf: Vec<u8>,
-    len: usize,
-}
-
-impl Chunk {
-    fn bytes(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
+/// Feeds `chunk` to `hasher` on a scoped helper thread while `write` stores it, so the file's
+/// own hash and the archive's (pipeline) hash run side by side. Small chunks, or a failure to
+/// start the thread, hash on this thread.
+fn hash_beside<F>(mut hasher: Sha256, chunk: &[u8], write: F) -> (Sha256, io::Result<()>)
+where
+    F: FnOnce(&[u8]) -> io::Result<()>,
+{
+    if chunk.len() < PARALLEL_HASH_MIN {
+        hasher.update(chunk);
+        return (hasher, write(chunk));
     }
+    std::thread::scope(|s| {
+        let spare = hasher.clone();
+        let helper = std::thread::Builder::new().spawn_scoped(s, move || {
+            hasher.update(chunk);
+            hasher
+        });
+        match helper {
+            Ok(handle) => {
+                let written = write(chunk);
+                match handle.join() {
+                    Ok(h) => (h, written),
+                    Err(_) => {
+                        let mut h = spare;
+                        h.update(chunk);
+                        (h, written)
+                    }
+                }
+            }
+            Err(_) => {
+                let mut h = spare;
+                h.update(chunk);
+                (h, write(chunk))
+            }
+        }
+    })
 }
 
 /// Whether the file at `path` changed since `before` was taken at open.
@@ -874,6 +801,21 @@ fn permission_or(e: &io::Error, other: &'static str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_beside_matches_a_plain_hash_and_writes_everything() {
+        for len in [0usize, 10, PARALLEL_HASH_MIN, 3 << 20] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut sink = Vec::new();
+            let (h, res) = hash_beside(Sha256::new(), &data, |c| {
+                sink.extend_from_slice(c);
+                Ok(())
+            });
+            res.unwrap();
+            assert_eq!(sink, data);
+            assert_eq!(h.finalize(), Sha256::digest(&data));
+        }
+    }
 
     #[test]
     fn expands_homes_and_braces() {

@@ -93,7 +93,9 @@ const PROBE_SLACK: u32 = 4096;
 /// wrapped when fewer tasks were created since boot (`processes` in /proc/stat, threads
 /// included, counted across all pid namespaces) than pid_max minus the 300 reserved low
 /// pids, and when the namespace's last pid is still the highest listed. Otherwise, or when
-/// any of these cannot be read, the whole range up to pid_max is probed.
+/// any of these cannot be read, the whole range up to pid_max is probed. (Root can rewrite
+/// `ns_last_pid`, so an intruder who knows this could place a pid above the bound: the spec's
+/// `max_pid` forces the whole range.)
 pub fn probe_limit(proc_root: &Path, listed: &HashSet<u32>) -> (u32, String) {
     let number = |rel: &str| -> Option<u64> {
         read_small(&proc_root.join(rel))
@@ -124,7 +126,9 @@ pub fn probe_limit(proc_root: &Path, listed: &HashSet<u32>) -> (u32, String) {
             "pid {highest} is above the last pid allocated ({last})"
         ));
     }
-    let top = forks.max(last).saturating_add(u64::from(PROBE_SLACK));
+    // Without a wrap every live pid is at most the last allocated (in a child pid namespace
+    // this is far below the host-wide task count).
+    let top = last.max(highest).saturating_add(u64::from(PROBE_SLACK));
     let limit = u32::try_from(top).unwrap_or(pid_max).min(pid_max);
     (
         limit,
@@ -275,9 +279,12 @@ mod tests {
     fn probe_limit_follows_the_pid_counter() {
         let listed: HashSet<u32> = [1, 2, 900, 5000].into_iter().collect();
         let stat = "cpu 1 2 3\nprocesses 12000\nprocs_running 1\n";
-        // Never wrapped: up to the counter plus slack.
+        // Never wrapped: up to the last pid allocated plus slack.
         let p = fake_proc(stat, "4194304\n", "11990\n");
-        assert_eq!(probe_limit(p.path(), &listed).0, 12000 + PROBE_SLACK);
+        assert_eq!(probe_limit(p.path(), &listed).0, 11990 + PROBE_SLACK);
+        // In a child pid namespace the host-wide count is far above the namespace's last pid.
+        let p = fake_proc("processes 2000000\n", "4194304\n", "5001\n");
+        assert_eq!(probe_limit(p.path(), &listed).0, 5001 + PROBE_SLACK);
         // More tasks created than pid_max: may have wrapped, everything is probed.
         let p = fake_proc("processes 5000000\n", "4194304\n", "700\n");
         assert_eq!(probe_limit(p.path(), &listed).0, 4_194_304);

@@ -177,9 +177,9 @@ pub fn collect(
                     (rec, meta)
                 })
             });
-            (dir, read)
+            (pid, dir, read)
         },
-        |(dir, read)| {
+        |(pid, dir, read)| {
             match read {
                 Ok(Some((mut rec, meta))) => {
                     if let Some(meta) = meta {
@@ -188,10 +188,7 @@ pub fn collect(
                     out.record(&rec)?;
                 }
                 Ok(None) => {} // exited between listing and reading
-                Err(CollectError::Failed(msg)) => {
-                    let pid = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-                    out.warn(format!("pid {}: {msg}", pid.unwrap_or_default()))
-                }
+                Err(CollectError::Failed(msg)) => out.warn(format!("pid {pid}: {msg}")),
                 Err(e) => return Err(e),
             }
             Ok(())

@@ -85,6 +85,21 @@ pub fn artifact_records(root: &Path, name: &str) -> Vec<serde_json::Value> {
 }
 
 /// Lowercase hex SHA-256.
+/// (path, cause) of every problem in a `vestige verify --json` report.
+pub fn verify_problems(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().to_owned(),
+                p["cause"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))

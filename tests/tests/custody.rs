@@ -5,7 +5,7 @@
 //! local S3 server.
 
 use e2e::moto::{aws_env, Moto};
-use e2e::{sha256_hex, summary, vestige_bin};
+use e2e::{sha256_hex, summary, verify_problems, vestige_bin};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -121,18 +121,18 @@ fn verify_json(args: &[&str]) -> (Option<i32>, Value) {
     (o.status.code(), v)
 }
 
-fn problems(v: &Value) -> Vec<(String, String)> {
-    v["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["path"].as_str().unwrap().to_owned(),
-                p["cause"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+/// Every artifact `decrypt` wrote under `plain` decompresses to the manifest's raw SHA-256.
+fn assert_decrypted_copies_match(plain: &Path, m: &Value) {
+    for a in m["artifacts"].as_array().unwrap() {
+        let path = a["path"].as_str().unwrap();
+        let copy = plain.join(path.strip_suffix(".age").unwrap_or(path));
+        let raw = zstd::decode_all(&std::fs::read(&copy).unwrap()[..]).unwrap();
+        assert_eq!(
+            sha256_hex(&raw),
+            a["raw_sha256"].as_str().unwrap(),
+            "{path}"
+        );
+    }
 }
 
 fn manifest_of(root: &Path) -> Value {
@@ -267,16 +267,7 @@ fn encrypted_signed_collection_verifies_decrypts_and_opens_with_public_tools() {
         text(&o.stdout),
         text(&o.stderr)
     );
-    for a in m["artifacts"].as_array().unwrap() {
-        let path = a["path"].as_str().unwrap();
-        let copy = plain.join(path.strip_suffix(".age").unwrap_or(path));
-        let raw = zstd::decode_all(&std::fs::read(&copy).unwrap()[..]).unwrap();
-        assert_eq!(
-            sha256_hex(&raw),
-            a["raw_sha256"].as_str().unwrap(),
-            "{path}"
-        );
-    }
+    assert_decrypted_copies_match(&plain, &m);
     assert_eq!(
         std::fs::read(plain.join("manifest.json")).unwrap(),
         std::fs::read(root.join("manifest.json")).unwrap()
@@ -315,7 +306,7 @@ fn encrypted_signed_collection_verifies_decrypts_and_opens_with_public_tools() {
         args.extend_from_slice(extra);
         let (code, v) = verify_json(&args);
         assert_eq!(code, Some(1), "{v}");
-        let p = problems(&v);
+        let p = verify_problems(&v);
         assert!(p.iter().all(|(path, _)| *path == target), "{p:#?}");
         assert!(p.iter().any(|(_, c)| c.contains("stored sha256")), "{p:#?}");
         if !extra.is_empty() {
@@ -347,10 +338,13 @@ fn tampered_signature_or_manifest_and_wrong_keys_fail() {
     let (code, v) = verify_json(&[s(&root), "--public-key", s(&k.other_public_pem)]);
     assert_eq!(code, Some(1), "{v}");
     assert_eq!(
-        problems(&v),
-        vec![("manifest.json.sig".to_owned(), problems(&v)[0].1.clone())]
+        verify_problems(&v),
+        vec![(
+            "manifest.json.sig".to_owned(),
+            verify_problems(&v)[0].1.clone()
+        )]
     );
-    assert!(problems(&v)[0].1.contains("does not verify"), "{v}");
+    assert!(verify_problems(&v)[0].1.contains("does not verify"), "{v}");
 
     let sig_path = root.join("manifest.json.sig");
     let sig = std::fs::read(&sig_path).unwrap();
@@ -362,7 +356,9 @@ fn tampered_signature_or_manifest_and_wrong_keys_fail() {
     for args in [vec![s(&root)], vec![s(&root), "--public-key", &key]] {
         let (code, v) = verify_json(&args);
         assert_eq!(code, Some(1), "{v}");
-        assert!(problems(&v).iter().all(|(p, _)| p == "manifest.json.sig"));
+        assert!(verify_problems(&v)
+            .iter()
+            .all(|(p, _)| p == "manifest.json.sig"));
     }
     std::fs::write(&sig_path, &sig).unwrap();
 
@@ -373,7 +369,7 @@ fn tampered_signature_or_manifest_and_wrong_keys_fail() {
     let (code, v) = verify_json(&[s(&root)]);
     assert_eq!(code, Some(1), "{v}");
     assert!(
-        problems(&v)
+        verify_problems(&v)
             .iter()
             .any(|(p, c)| p == "manifest.json.sig" && c.contains("does not verify")),
         "{v}"
@@ -413,7 +409,7 @@ fn tampered_signature_or_manifest_and_wrong_keys_fail() {
     assert_eq!(v["signature"], "valid_unpinned");
     let (code, v) = verify_json(&[s(&root), "--public-key", &key]);
     assert_eq!(code, Some(1), "{v}");
-    assert!(problems(&v)
+    assert!(verify_problems(&v)
         .iter()
         .any(|(p, c)| p == "manifest.json.sig" && c.contains("does not verify")));
 
@@ -423,7 +419,7 @@ fn tampered_signature_or_manifest_and_wrong_keys_fail() {
     for args in [vec![s(&root)], vec![s(&root), "--public-key", &key]] {
         let (code, v) = verify_json(&args);
         assert_eq!(code, Some(1), "{v}");
-        assert!(problems(&v)
+        assert!(verify_problems(&v)
             .iter()
             .any(|(p, c)| p == "manifest.json.sig" && c.contains("missing")));
     }
@@ -646,15 +642,9 @@ fn encrypted_collection_round_trips_through_s3() {
         text(&o.stdout),
         text(&o.stderr)
     );
+    assert_decrypted_copies_match(&plain, &m);
     for a in m["artifacts"].as_array().unwrap() {
         let path = a["path"].as_str().unwrap();
-        let copy = plain.join(path.strip_suffix(".age").unwrap_or(path));
-        let raw = zstd::decode_all(&std::fs::read(&copy).unwrap()[..]).unwrap();
-        assert_eq!(
-            sha256_hex(&raw),
-            a["raw_sha256"].as_str().unwrap(),
-            "{path}"
-        );
         // The age CLI opens the object as fetched from the bucket.
         if path.ends_with(".age") {
             let fetched = tmp.path().join("fetched.age");

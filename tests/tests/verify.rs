@@ -91,17 +91,7 @@ impl Verdict {
 
     /// (path, cause) of every problem.
     fn problems(&self) -> Vec<(String, String)> {
-        self.report["problems"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                (
-                    p["path"].as_str().unwrap().to_owned(),
-                    p["cause"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
+        e2e::verify_problems(&self.report)
     }
 
     /// Asserts verify failed, and that every problem is about `path` and one of them says

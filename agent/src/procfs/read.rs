@@ -8,8 +8,7 @@ use std::path::Path;
 /// Largest /proc file read whole (cmdline and environ can reach megabytes).
 pub const DEFAULT_CAP: u64 = 4 << 20;
 
-/// First read size: most /proc files fit, so a read costs two syscalls (data, then EOF)
-/// instead of the several small probing reads of `read_to_end`.
+/// Initial buffer capacity: most /proc files fit without the buffer growing.
 const FIRST_READ: usize = 16 * 1024;
 
 /// Reads at most `cap` bytes of a file; the flag says whether more was left.

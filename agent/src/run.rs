@@ -178,7 +178,8 @@ pub fn collect(
             Some(root) => Context::host().with_host_root(root),
             None => Context::host(),
         }
-        .with_threads(opts.threads),
+        .with_threads(opts.threads)
+        .with_shared_fd_tables(shares_fd_tables(&spec.spec.artifacts)),
     );
     let compression = Compression::Zstd(spec.spec.zstd_level.0);
     let encoding = Encoding::new(compression, opts.recipients.clone());
@@ -548,6 +549,16 @@ pub fn self_io_write_bytes() -> Option<u64> {
     buf.lines()
         .find_map(|l| l.strip_prefix("write_bytes:"))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether an `open_files` artifact follows a `connections` one: then the descriptor tables
+/// read for the first serve the second.
+fn shares_fd_tables(artifacts: &[collector_spec::ArtifactSpec]) -> bool {
+    let kinds: Vec<&str> = artifacts.iter().map(|a| a.collect.kind()).collect();
+    kinds
+        .iter()
+        .position(|k| *k == "connections")
+        .is_some_and(|at| kinds.iter().skip(at + 1).any(|k| *k == "open_files"))
 }
 
 /// Threads of this process now (/proc/self/status `Threads`).

@@ -1,8 +1,10 @@
 //! `connections`: every socket of every network namespace, with its owning pids.
 
+use super::fd_tables::FdTables;
 use super::{CollectError, Context, Output};
 use crate::procfs::net::{self, Family};
-use crate::procfs::read::{is_gone, list_pids, read_small, readlink_bytes};
+use crate::procfs::pid_dir::{FdEntry, PidDir};
+use crate::procfs::read::{is_gone, list_pids, read_small};
 use crate::procfs::text::lossy;
 use collector_spec::{ConnectionsOptions, SocketTable};
 use serde::Serialize;
@@ -44,20 +46,22 @@ struct ProcessSockets {
     pid: u32,
     netns: Option<u64>,
     inodes: Vec<u64>,
+    /// The whole table, when it is kept for `open_files`.
+    table: Option<Vec<FdEntry>>,
     warning: Option<String>,
 }
 
-fn process_sockets(ctx: &Context, pid: u32) -> ProcessSockets {
-    let dir = ctx.proc.join(pid.to_string());
+fn process_sockets(ctx: &Context, pid: u32, keep: bool) -> ProcessSockets {
     let mut found = ProcessSockets {
         pid,
-        netns: readlink_bytes(&dir.join("ns/net"))
-            .ok()
-            .and_then(|ns| bracketed(&ns)),
         ..Default::default()
     };
-    let fds = match std::fs::read_dir(dir.join("fd")) {
-        Ok(d) => d,
+    let Ok(dir) = PidDir::open(ctx.proc.join(pid.to_string())) else {
+        return found; // exited
+    };
+    found.netns = dir.readlink("ns/net").ok().and_then(|ns| bracketed(&ns));
+    let table = match dir.fd_table() {
+        Ok(t) => t,
         Err(e) => {
             // Kernel threads and zombies have no readable fd table; only permission matters.
             if !is_gone(&e) && e.kind() == std::io::ErrorKind::PermissionDenied {
@@ -66,28 +70,36 @@ fn process_sockets(ctx: &Context, pid: u32) -> ProcessSockets {
             return found;
         }
     };
-    for fd in fds.flatten() {
-        let Ok(target) = readlink_bytes(&fd.path()) else {
-            continue;
-        };
-        if let Some(ino) = target.strip_prefix(b"socket:").and_then(bracketed) {
+    for entry in &table {
+        if let Some(ino) = entry
+            .target
+            .as_deref()
+            .and_then(|t| t.strip_prefix(b"socket:"))
+            .and_then(bracketed)
+        {
             found.inodes.push(ino);
         }
+    }
+    if keep {
+        found.table = Some(table);
     }
     found
 }
 
-/// Walks /proc/*/fd once, on up to `ctx.threads` threads.
+/// Walks /proc/*/fd once, on up to `ctx.threads` threads. When the context shares descriptor
+/// tables, the tables read are kept for a later `open_files`.
 pub fn socket_owners(ctx: &Context, out: &mut Output) -> Result<SocketOwners, CollectError> {
     let mut owners = SocketOwners::default();
     let pids = list_pids(&ctx.proc)
         .map_err(|e| CollectError::Failed(format!("listing {}: {e}", ctx.proc.display())))?;
     let cancel = out.cancel_flag();
+    let keep = ctx.share_fd_tables;
+    let mut tables = FdTables::default();
     super::ordered_parallel(
         &pids,
         ctx.threads,
         &cancel,
-        |&pid| process_sockets(ctx, pid),
+        |&pid| process_sockets(ctx, pid, keep),
         |found| {
             if let Some(w) = found.warning {
                 out.warn(w);
@@ -101,9 +113,15 @@ pub fn socket_owners(ctx: &Context, out: &mut Output) -> Result<SocketOwners, Co
                     list.push(found.pid);
                 }
             }
+            if let Some(table) = found.table {
+                tables.insert(found.pid, table);
+            }
             Ok(())
         },
     )?;
+    if keep {
+        ctx.keep_fd_tables(tables);
+    }
     Ok(owners)
 }
 

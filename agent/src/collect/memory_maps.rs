@@ -58,10 +58,14 @@ impl Serialize for HexAddr {
     }
 }
 
+/// `(device, inode)` of paths already looked up below one process's root: a process often
+/// maps one file several times (a library's segments, shared memory), one lookup serves all.
+type NamedCache = Vec<(Vec<u8>, Option<(u64, u64)>)>;
+
 /// Whether a path ending in " (deleted)" is the file's real name: looked up from the process's
 /// own root, the full text names the very file mapped (same device and inode). Otherwise the
 /// kernel's suffix says the mapped file was unlinked.
-fn literally_named(ctx: &Context, pid: u32, m: &maps::Mapping) -> bool {
+fn literally_named(ctx: &Context, pid: u32, m: &maps::Mapping, cache: &mut NamedCache) -> bool {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
     if !m.deleted() || m.inode == 0 {
@@ -70,30 +74,37 @@ fn literally_named(ctx: &Context, pid: u32, m: &maps::Mapping) -> bool {
     let Some(relative) = m.path.strip_prefix(b"/") else {
         return false;
     };
-    // The kernel writes a newline in a mapped path as the four bytes `\012`.
-    let mut real = Vec::with_capacity(relative.len());
-    let mut rest = relative;
-    while let Some(i) = rest.windows(4).position(|w| w == b"\\012") {
-        real.extend_from_slice(rest.get(..i).unwrap_or_default());
-        real.push(b'\n');
-        rest = rest.get(i + 4..).unwrap_or_default();
-    }
-    real.extend_from_slice(rest);
-    let named = ctx
-        .proc
-        .join(pid.to_string())
-        .join("root")
-        .join(std::ffi::OsStr::from_bytes(&real));
-    let Ok(st) = std::fs::metadata(named) else {
+    let found = match cache.iter().find(|(p, _)| p.as_slice() == relative) {
+        Some((_, found)) => *found,
+        None => {
+            // The kernel writes a newline in a mapped path as the four bytes `\012`.
+            let mut real = Vec::with_capacity(relative.len());
+            let mut rest = relative;
+            while let Some(i) = rest.windows(4).position(|w| w == b"\\012") {
+                real.extend_from_slice(rest.get(..i).unwrap_or_default());
+                real.push(b'\n');
+                rest = rest.get(i + 4..).unwrap_or_default();
+            }
+            real.extend_from_slice(rest);
+            let named = ctx
+                .proc
+                .join(pid.to_string())
+                .join("root")
+                .join(std::ffi::OsStr::from_bytes(&real));
+            let found = std::fs::metadata(named).ok().map(|st| (st.dev(), st.ino()));
+            cache.push((relative.to_vec(), found));
+            found
+        }
+    };
+    let Some((dev, ino)) = found else {
         return false;
     };
     let same_dev = m.dev.split_once(':').is_some_and(|(major, minor)| {
         let major = u64::from_str_radix(major, 16).ok();
         let minor = u64::from_str_radix(minor, 16).ok();
-        major == Some(u64::from(libc::major(st.dev())))
-            && minor == Some(u64::from(libc::minor(st.dev())))
+        major == Some(u64::from(libc::major(dev))) && minor == Some(u64::from(libc::minor(dev)))
     });
-    st.ino() == m.inode && same_dev
+    ino == m.inode && same_dev
 }
 
 /// Reads, parses and serializes one process's mappings (runs on worker threads).
@@ -116,10 +127,11 @@ fn pid_maps(
         out.warning = Some(format!("pid {pid}: {bad} malformed maps lines"));
     }
     out.lines.reserve(mappings.len() * 200);
+    let mut named = NamedCache::new();
     for m in mappings {
         let rwx = m.writable_executable();
         let anon_x = m.anonymous_executable();
-        let literal = literally_named(ctx, pid, &m);
+        let literal = literally_named(ctx, pid, &m, &mut named);
         let (deleted, memfd) = (m.deleted() && !literal, m.memfd());
         if opts.only_anomalies && !(rwx || anon_x || deleted || memfd) {
             continue;

@@ -5,6 +5,7 @@
 
 mod cloud_identity;
 mod connections;
+mod fd_tables;
 mod files;
 mod hidden_processes;
 mod kernel_modules;
@@ -62,6 +63,9 @@ pub struct Context {
     pub threads: usize,
     users: OnceLock<UserNames>,
     boot_time: OnceLock<Option<i64>>,
+    /// Whether `connections` keeps the descriptor tables it reads for a later `open_files`.
+    share_fd_tables: bool,
+    fd_tables: Mutex<Option<fd_tables::FdTables>>,
 }
 
 impl Context {
@@ -85,6 +89,8 @@ impl Context {
             threads: default_threads(),
             users: OnceLock::new(),
             boot_time: OnceLock::new(),
+            share_fd_tables: false,
+            fd_tables: Mutex::new(None),
         }
     }
 
@@ -104,6 +110,29 @@ impl Context {
     /// context's.
     pub fn root_for(&self, spec_root: Option<&str>) -> PathBuf {
         spec_root.map_or_else(|| self.root.clone(), PathBuf::from)
+    }
+
+    /// Lets `connections` keep the descriptor tables it reads for an `open_files` artifact
+    /// later in the same run (which then need not read every link again).
+    pub fn with_shared_fd_tables(mut self, share: bool) -> Self {
+        self.share_fd_tables = share;
+        self
+    }
+
+    /// Keeps descriptor tables for a later collector (when sharing is on).
+    fn keep_fd_tables(&self, tables: fd_tables::FdTables) {
+        if let Ok(mut slot) = self.fd_tables.lock() {
+            *slot = Some(tables);
+        }
+    }
+
+    /// Takes the kept descriptor tables, if any were kept and are still fresh.
+    fn take_fd_tables(&self) -> Option<fd_tables::FdTables> {
+        self.fd_tables
+            .lock()
+            .ok()?
+            .take()?
+            .usable(fd_tables::MAX_AGE)
     }
 
     /// uid → user name from /etc/passwd (read once).
@@ -133,10 +162,15 @@ pub fn default_threads() -> usize {
 /// the results held in memory while keeping every thread busy.
 const PARALLEL_WINDOW: usize = 64;
 
+/// Most items one worker of [`ordered_parallel`] takes at once: results travel to the
+/// emitting thread a chunk at a time, so a hand-off (and its wake-up) is paid per chunk, not
+/// per process.
+const MAX_CHUNK: usize = 8;
+
 /// Runs `work` over `items` on up to `threads` threads and passes the results to `emit` in
 /// the items' order, on the calling thread, while the workers go on with later items (at most
-/// [`PARALLEL_WINDOW`] ahead, so that many results at most are held at once). Stops at the
-/// first `emit` error or when `cancel` is set.
+/// [`PARALLEL_WINDOW`] ahead, so that many results at most are held at once). Workers take
+/// small chunks of consecutive items. Stops at the first `emit` error or when `cancel` is set.
 pub fn ordered_parallel<T, R, W, E>(
     items: &[T],
     threads: usize,
@@ -160,66 +194,90 @@ where
         }
         return Ok(());
     }
+    // Small inputs get small chunks, so every thread still has work.
+    let chunk = (items.len() / (threads * 16)).clamp(1, MAX_CHUNK);
+    let chunks: Vec<&[T]> = items.chunks(chunk).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    // The index of the next result to emit, and a signal when it moves.
+    // How many items were emitted, and a signal when that moves (sent only while a worker
+    // waits for it: a wake-up costs a system call).
     let emitted = Mutex::new(0usize);
+    let waiting = std::sync::atomic::AtomicUsize::new(0);
     let moved = std::sync::Condvar::new();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, R)>(PARALLEL_WINDOW);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<R>)>(PARALLEL_WINDOW);
     let halted = || stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
-            let (next, emitted, moved, work, halted) = (&next, &emitted, &moved, &work, &halted);
+            let (next, emitted, waiting, moved, work, halted, chunks) =
+                (&next, &emitted, &waiting, &moved, &work, &halted, &chunks);
             scope.spawn(move || loop {
                 if halted() {
                     break;
                 }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                let Some(part) = chunks.get(c) else {
                     break;
                 };
-                // Wait while this item is a whole window ahead of what was emitted.
+                // Wait while this chunk's last item is more than a window past what was emitted.
+                let end = c.saturating_add(1).saturating_mul(chunk);
                 if let Ok(mut at) = emitted.lock() {
-                    while i >= at.saturating_add(PARALLEL_WINDOW) && !halted() {
-                        match moved.wait_timeout(at, std::time::Duration::from_millis(20)) {
-                            Ok((guard, _)) => at = guard,
-                            Err(_) => return,
+                    if end > at.saturating_add(PARALLEL_WINDOW) {
+                        waiting.fetch_add(1, Ordering::SeqCst);
+                        while end > at.saturating_add(PARALLEL_WINDOW) && !halted() {
+                            match moved.wait_timeout(at, std::time::Duration::from_millis(20)) {
+                                Ok((guard, _)) => at = guard,
+                                Err(_) => return,
+                            }
                         }
+                        waiting.fetch_sub(1, Ordering::SeqCst);
                     }
                 }
-                if halted() || tx.send((i, work(item))).is_err() {
+                let mut results = Vec::with_capacity(part.len());
+                for item in *part {
+                    if halted() {
+                        return;
+                    }
+                    results.push(work(item));
+                }
+                if tx.send((c, results)).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
-        let mut ready: std::collections::BTreeMap<usize, R> = std::collections::BTreeMap::new();
-        let mut want = 0usize;
+        let mut ready: std::collections::BTreeMap<usize, Vec<R>> =
+            std::collections::BTreeMap::new();
+        let (mut want, mut done) = (0usize, 0usize);
         let mut result = Ok(());
-        for (i, r) in rx.iter() {
+        for (c, rs) in rx.iter() {
             if result.is_err() {
                 continue; // drain, so no worker blocks on a full channel
             }
-            ready.insert(i, r);
-            while let Some(r) = ready.remove(&want) {
+            ready.insert(c, rs);
+            'emit: while let Some(rs) = ready.remove(&want) {
                 want += 1;
-                let res = if cancel.load(Ordering::Relaxed) {
-                    Err(CollectError::Cancelled)
-                } else {
-                    emit(r)
-                };
-                if let Err(e) = res {
-                    result = Err(e);
-                    stop.store(true, Ordering::Relaxed);
-                    ready.clear();
-                    break;
+                for r in rs {
+                    let res = if cancel.load(Ordering::Relaxed) {
+                        Err(CollectError::Cancelled)
+                    } else {
+                        emit(r)
+                    };
+                    if let Err(e) = res {
+                        result = Err(e);
+                        stop.store(true, Ordering::Relaxed);
+                        ready.clear();
+                        break 'emit;
+                    }
+                    done += 1;
                 }
             }
             if let Ok(mut at) = emitted.lock() {
-                *at = want;
+                *at = done;
+                if waiting.load(Ordering::SeqCst) > 0 || result.is_err() {
+                    moved.notify_all();
+                }
             }
-            moved.notify_all();
         }
         if result.is_ok() && cancel.load(Ordering::Relaxed) {
             result = Err(CollectError::Cancelled);

@@ -3,9 +3,8 @@
 use super::{CollectError, Context, Output};
 use crate::pipeline::sha256_reader;
 use crate::procfs::cgroup;
-use crate::procfs::read::{
-    is_gone, list_pids, read_capped, read_small, readlink_bytes, DEFAULT_CAP,
-};
+use crate::procfs::pid_dir::PidDir;
+use crate::procfs::read::{is_gone, list_pids, DEFAULT_CAP};
 use crate::procfs::stat::Stat;
 use crate::procfs::status::Status;
 use crate::procfs::text::{lossy, nul_list};
@@ -169,7 +168,12 @@ pub fn collect(
         &cancel,
         |&pid| {
             let dir = ctx.proc.join(pid.to_string());
-            let read = read_process(ctx, &st, &dir).map(|found| {
+            let read = match PidDir::open(dir.clone()) {
+                Ok(pd) => read_process(ctx, &st, &pd),
+                Err(e) if is_gone(&e) => Ok(None), // exited between listing and reading
+                Err(e) => Err(CollectError::Failed(format!("{}: {e}", dir.display()))),
+            };
+            let read = read.map(|found| {
                 found.map(|(mut rec, exe_link)| {
                     let meta = exe_link
                         .as_deref()
@@ -209,11 +213,11 @@ fn text_of(b: &[u8]) -> String {
 }
 
 /// Reads a link; `None` when it is gone or unreadable (kernel threads have no exe).
-fn link(dir: &Path, name: &str) -> Option<Vec<u8>> {
-    readlink_bytes(&dir.join(name)).ok()
+fn link(dir: &PidDir, name: &str) -> Option<Vec<u8>> {
+    dir.readlink(name).ok()
 }
 
-fn ns_inode(dir: &Path, name: &str) -> Option<u64> {
+fn ns_inode(dir: &PidDir, name: &str) -> Option<u64> {
     // "net:[4026531840]"
     let t = link(dir, &format!("ns/{name}"))?;
     let s = std::str::from_utf8(&t).ok()?;
@@ -228,16 +232,16 @@ type ReadProcess = (ProcessRecord, Option<Vec<u8>>);
 fn read_process(
     ctx: &Context,
     st: &State<'_>,
-    dir: &Path,
+    dir: &PidDir,
 ) -> Result<Option<ReadProcess>, CollectError> {
-    let stat_buf = match read_small(&dir.join("stat")) {
+    let stat_buf = match dir.read_small("stat") {
         Ok(b) => b,
         // An exited process takes its directory with it. A directory still there without
         // its stat has something mounted over it: the process lives but cannot be read.
-        Err(e) if is_gone(&e) && dir.is_dir() => {
+        Err(e) if is_gone(&e) && dir.path().is_dir() => {
             return Err(CollectError::Failed(format!(
                 "{} is there but has no stat: masked by a mount? (see hidden_processes)",
-                dir.display()
+                dir.path().display()
             )))
         }
         Err(e) if is_gone(&e) => return Ok(None),
@@ -247,18 +251,19 @@ fn read_process(
         return Ok(None);
     }
     let stat = Stat::parse(&stat_buf).map_err(|e| CollectError::Failed(e.to_string()))?;
-    let status = read_small(&dir.join("status"))
+    let status = dir
+        .read_small("status")
         .map(|b| Status::parse(&b))
         .unwrap_or_default();
     let (cmdline_raw, cmdline_truncated) =
-        read_capped(&dir.join("cmdline"), DEFAULT_CAP).unwrap_or_default();
+        dir.read_capped("cmdline", DEFAULT_CAP).unwrap_or_default();
     let (comm, comm_hex) = lossy(&stat.comm);
     let cmdline: Vec<String> = nul_list(&cmdline_raw).into_iter().map(text_of).collect();
     let cmdline_hex = std::str::from_utf8(&cmdline_raw)
         .is_err()
         .then(|| hex::encode(&cmdline_raw));
     // Kernel threads: no cmdline, no exe, and PF_KTHREAD; ppid 2 or pid 2.
-    let (exe_link, exe_link_error) = match readlink_bytes(&dir.join("exe")) {
+    let (exe_link, exe_link_error) = match dir.readlink("exe") {
         Ok(t) => (Some(t), None),
         Err(e) if is_gone(&e) => (None, None), // kernel thread, or exited
         Err(e) => (None, Some(format!("readlink: {e}"))),
@@ -332,7 +337,7 @@ fn read_process(
         is_collector: u32::try_from(stat.pid).ok() == Some(ctx.self_pid),
     };
 
-    if let Ok(buf) = read_small(&dir.join("cgroup")) {
+    if let Ok(buf) = dir.read_small("cgroup") {
         rec.cgroup = cgroup::path(&buf);
         if let Some((runtime, id)) = rec.cgroup.as_deref().and_then(cgroup::container) {
             rec.container_runtime = Some(runtime);
@@ -341,7 +346,7 @@ fn read_process(
     }
     // vestige's own environment may hold the credentials it uploads with: never stored.
     if st.opts.environ && !rec.is_collector {
-        if let Ok((env, truncated)) = read_capped(&dir.join("environ"), DEFAULT_CAP) {
+        if let Ok((env, truncated)) = dir.read_capped("environ", DEFAULT_CAP) {
             rec.environ_truncated = truncated;
             rec.environ = Some(
                 nul_list(&env)

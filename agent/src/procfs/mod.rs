@@ -11,6 +11,7 @@ pub mod maps;
 pub mod modules;
 pub mod mountinfo;
 pub mod net;
+pub mod pid_dir;
 pub mod read;
 pub mod stat;
 pub mod status;

@@ -9,7 +9,7 @@ use std::path::Path;
 pub const DEFAULT_CAP: u64 = 4 << 20;
 
 /// Initial buffer capacity: most /proc files fit without the buffer growing.
-const FIRST_READ: usize = 16 * 1024;
+pub(crate) const FIRST_READ: usize = 16 * 1024;
 
 /// Reads at most `cap` bytes of a file; the flag says whether more was left.
 pub fn read_capped(path: &Path, cap: u64) -> io::Result<(Vec<u8>, bool)> {

@@ -62,6 +62,13 @@ struct CollectArgs {
     /// I/O priority: `idle`, or `be:0` (highest) to `be:7` (lowest best-effort).
     #[arg(long, default_value = "be:7", value_parser = crate::limits::IoPriority::parse)]
     ionice: crate::limits::IoPriority,
+    /// CPU quota for the run, in percent of one CPU (50 = half a core, 200 = two cores):
+    /// vestige moves itself into a cgroup of its own with this quota (cgroup v2, else v1's
+    /// cpu hierarchy) and leaves it at exit. If cgroups are not writable it warns, records why
+    /// in the manifest and collects anyway. Wins over the spec's `cpu_quota`. Default: none.
+    #[arg(long, value_name = "PERCENT", allow_negative_numbers = true,
+          value_parser = collector_spec::CpuPercent::parse)]
+    cpu_quota: Option<collector_spec::CpuPercent>,
     /// Most threads one collector may use (reading /proc in parallel, probing pids); default:
     /// the CPUs available, at most 4. The zstd worker and the S3 client add their own.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -425,6 +432,16 @@ fn collect(args: CollectArgs) -> ExitCode {
             tracing::warn!("cannot handle signal {sig}: {e}");
         }
     }
+    // After the signal handlers, so a signal cannot end vestige with the child cgroup left
+    // behind. The guard lives to the end of this function: every return after this point
+    // moves vestige back to its cgroup and removes the child.
+    let (cpu_quota, _cpu_quota_guard) = match args.cpu_quota.or(spec.spec.cpu_quota) {
+        Some(p) => {
+            let (state, guard) = crate::limits::cgroup::enter(p.0);
+            (Some(state), guard)
+        }
+        None => (None, None),
+    };
     let opts = RunOptions {
         spec_source: source,
         deadline,
@@ -441,6 +458,7 @@ fn collect(args: CollectArgs) -> ExitCode {
         time_source: (!args.time_source.eq_ignore_ascii_case("none"))
             .then(|| args.time_source.clone()),
         time_timeout: args.time_timeout,
+        cpu_quota,
     };
     match run::collect(&spec, &opts, open_sink.as_ref()) {
         Ok((_manifest, summary)) => {

@@ -1,5 +1,8 @@
 //! Self-limits: vestige runs on a production host that may be serving customers, so by
-//! default it lowers its own CPU and I/O priority before collecting.
+//! default it lowers its own CPU and I/O priority before collecting; on request it also runs
+//! under a CPU quota in a cgroup of its own ([`cgroup`]).
+
+pub mod cgroup;
 
 use thiserror::Error;
 

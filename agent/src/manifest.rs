@@ -177,6 +177,10 @@ pub struct CollectorInfo {
     pub nice: Option<i64>,
     /// I/O priority in effect during the run (read back with ioprio_get), e.g. `be:7`.
     pub io_priority: Option<String>,
+    /// The CPU quota asked for (`--cpu-quota`, spec `cpu_quota`) and what the cgroup held
+    /// at the end of the run; null when no quota was asked for.
+    #[serde(default)]
+    pub cpu_quota: Option<CpuQuotaInfo>,
     /// Whether the run was interrupted (signal or deadline).
     pub interrupted: Option<String>,
     /// Threads of the collector at the end of the run.
@@ -188,6 +192,24 @@ pub struct CollectorInfo {
     /// Network endpoints the collector contacted or tried to.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
+}
+
+/// The collector's CPU quota: asked for, and read back from its cgroup when the run ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuQuotaInfo {
+    /// Percent of one CPU asked for (50 = half a core, 200 = two cores).
+    pub requested_percent: u32,
+    /// The cgroup vestige ran in, `cgroup1:PATH` or `cgroup2:PATH` (PATH as in
+    /// /proc/self/cgroup); null when the quota was not in effect.
+    pub applied: Option<String>,
+    /// The quota read back, in percent of one CPU (rounded); null when unlimited or not applied.
+    pub applied_percent: Option<u64>,
+    /// The quota read back, microseconds per period (`cpu.max` or `cpu.cfs_quota_us`).
+    pub quota_us: Option<u64>,
+    /// The period read back, microseconds (`cpu.max` or `cpu.cfs_period_us`).
+    pub period_us: Option<u64>,
+    /// Why the quota could not be applied or read back; null when it was.
+    pub error: Option<String>,
 }
 
 /// Outcome of one artifact.

@@ -62,6 +62,8 @@ pub struct RunOptions {
     pub time_source: Option<String>,
     /// Total time allowed for the skew measurement.
     pub time_timeout: Duration,
+    /// The CPU quota asked for and where it was applied; `None`: no quota asked for.
+    pub cpu_quota: Option<crate::limits::cgroup::CpuQuota>,
 }
 
 /// Build facts stamped in by build.rs.
@@ -315,6 +317,10 @@ pub fn collect(
                 3 => "idle".to_owned(),
                 _ => "none".to_owned(),
             }),
+            cpu_quota: opts
+                .cpu_quota
+                .as_ref()
+                .map(crate::limits::cgroup::CpuQuota::report),
             interrupted,
             threads: self_threads(),
             threads_peak: threads_peak.max(self_threads()),

@@ -17,7 +17,7 @@ mod values;
 pub use error::SpecError;
 pub use profiles::{builtin_source, BUILTIN_PROFILES, DEFAULT_PROFILE};
 pub use types::*;
-pub use values::{ArtifactName, ByteSize, FilePattern, SpecDuration, ZstdLevel};
+pub use values::{ArtifactName, ByteSize, CpuPercent, FilePattern, SpecDuration, ZstdLevel};
 
 use sha2::{Digest, Sha256};
 

@@ -105,6 +105,29 @@ fn bad_values_are_refused_where_they_stand() {
 }
 
 #[test]
+fn cpu_quota_is_optional_and_bounded() {
+    let ok =
+        Spec::from_yaml("name: x\ncpu_quota: 50\nartifacts:\n  - name: a\n    collect: system\n")
+            .unwrap();
+    assert_eq!(ok.spec.cpu_quota, Some(CpuPercent(50)));
+    let none = Spec::from_yaml("name: x\nartifacts:\n  - name: a\n    collect: system\n").unwrap();
+    assert_eq!(none.spec.cpu_quota, None);
+    for bad in ["0", "-5", "half", "100001", "50%"] {
+        let src =
+            format!("name: x\ncpu_quota: {bad}\nartifacts:\n  - name: a\n    collect: system\n");
+        let (msg, line, _) = parse_err(&src);
+        assert!(
+            msg.contains("CPU quota") || msg.contains("negative"),
+            "{bad}: {msg}"
+        );
+        assert_eq!(line, 2, "{bad}: {msg}");
+    }
+    assert_eq!(CpuPercent::parse("200"), Ok(CpuPercent(200)));
+    assert!(CpuPercent::parse("0").is_err());
+    assert!(CpuPercent::parse("").is_err());
+}
+
+#[test]
 fn hostile_artifact_names_are_refused() {
     for name in ["../etc", "/abs", "a b", "UPPER", "", "a/b", "x\\ny"] {
         let src = format!(

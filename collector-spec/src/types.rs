@@ -1,6 +1,6 @@
 //! The spec's types. Field docs here are the reference for spec authors.
 
-use crate::values::{ArtifactName, ByteSize, FilePattern, SpecDuration, ZstdLevel};
+use crate::values::{ArtifactName, ByteSize, CpuPercent, FilePattern, SpecDuration, ZstdLevel};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -19,6 +19,11 @@ pub struct Spec {
     /// Whole-run deadline; artifacts not started when it nears are recorded as `skipped`.
     #[serde(default)]
     pub deadline: Option<SpecDuration>,
+    /// CPU quota for the whole run, in percent of one CPU (50 = half a core, 200 = two
+    /// cores): vestige moves itself into a cgroup of its own with this quota when cgroups are
+    /// writable. `collect --cpu-quota` wins over it. Default: no quota.
+    #[serde(default)]
+    pub cpu_quota: Option<CpuPercent>,
     /// age recipients (`age1…` X25519 public keys) every artifact is encrypted to, in addition
     /// to any given with `--encrypt-to`. Empty: artifacts are stored unencrypted.
     #[serde(default)]

@@ -260,6 +260,37 @@ impl<'de> Deserialize<'de> for ZstdLevel {
     }
 }
 
+/// A CPU quota in percent of one CPU: 50 is half a core, 200 two cores (1 to 100000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CpuPercent(pub u32);
+
+impl CpuPercent {
+    /// Largest quota accepted: a thousand CPUs.
+    pub const MAX: u32 = 100_000;
+
+    /// Parses a whole number of percent of one CPU, 1 to [`CpuPercent::MAX`].
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().parse::<u32>() {
+            Ok(v) if (1..=Self::MAX).contains(&v) => Ok(Self(v)),
+            _ => Err(format!(
+                "invalid CPU quota `{}`: give a whole number of percent of one CPU from 1 to {} \
+                 (50 = half a core, 200 = two cores)",
+                s.escape_debug(),
+                Self::MAX
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CpuPercent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_i64(TextOrNumber(
+            "a CPU quota in percent of one CPU (1 to 100000)",
+            CpuPercent::parse,
+        ))
+    }
+}
+
 /// Accepts a string or a non-negative integer and parses its text with the given function,
 /// inside the visitor so that an error is reported at the value's own position.
 struct TextOrNumber<T>(&'static str, fn(&str) -> Result<T, String>);

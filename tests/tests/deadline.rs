@@ -180,3 +180,197 @@ fn nice_and_io_priority_are_applied_and_read_back() {
     let bad = vestige(&["collect", "--out", "/tmp/x", "--ionice", "rt:0"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// Where cgroup `path` of a hierarchy lives on this host: the `cgroup2` mount, or (`v1`) the
+/// cgroup v1 mount with the `cpu` controller; `None` when it is not mounted (or mounted from
+/// a cgroup other than the hierarchy's root).
+fn cgroup_dir(v1: bool, path: &str) -> Option<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mountinfo.lines().find_map(|line| {
+        let (head, tail) = line.split_once(" - ")?;
+        let head: Vec<&str> = head.split(' ').collect();
+        let tail: Vec<&str> = tail.split(' ').collect();
+        let wanted = if v1 {
+            tail[0] == "cgroup" && tail.get(2)?.split(',').any(|o| o == "cpu")
+        } else {
+            tail[0] == "cgroup2"
+        };
+        (wanted && head[3] == "/")
+            .then(|| PathBuf::from(head[4]).join(path.trim_start_matches('/')))
+    })
+}
+
+/// Whether this host should let a root vestige apply a CPU quota: a writable cgroup2 root
+/// with the cpu controller, or a writable cgroup v1 cpu hierarchy.
+fn cpu_quota_expected() -> bool {
+    let writable = |d: &Path| nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok();
+    let v2 = cgroup_dir(false, "/").filter(|d| {
+        std::fs::read_to_string(d.join("cgroup.controllers"))
+            .is_ok_and(|c| c.split_whitespace().any(|w| w == "cpu"))
+    });
+    nix::unistd::geteuid().is_root()
+        && (v2.is_some_and(|d| writable(&d)) || cgroup_dir(true, "/").is_some_and(|d| writable(&d)))
+}
+
+#[test]
+fn cpu_quota_runs_the_collection_in_its_own_cgroup_and_removes_it_at_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = slow_spec(tmp.path(), 400);
+    let out_dir = tmp.path().join("out");
+    let child = Command::new(vestige_bin())
+        .args([
+            "collect",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--imds-timeout",
+            "100ms",
+            "--time-source",
+            "none",
+            "--cpu-quota",
+            "50",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let child_name = format!("vestige-{pid}");
+    // Watch the running collector: its /proc/PID/cgroup names the child, and the child's
+    // files hold the quota.
+    let mut seen: Option<(bool, String, String)> = None;
+    let t0 = Instant::now();
+    while seen.is_none() && t0.elapsed() < Duration::from_secs(5) {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        seen = text.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            path.ends_with(&format!("/{child_name}")).then(|| {
+                let v1 = controllers.split(',').any(|c| c == "cpu");
+                let dir = cgroup_dir(v1, path).unwrap();
+                let quota = if v1 {
+                    std::fs::read_to_string(dir.join("cpu.cfs_quota_us")).unwrap()
+                } else {
+                    std::fs::read_to_string(dir.join("cpu.max")).unwrap()
+                };
+                (v1, path.to_owned(), quota.trim().to_owned())
+            })
+        });
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let m = manifest(Path::new(summary(&out)["location"].as_str().unwrap()));
+    let q = &m["collector"]["cpu_quota"];
+    assert_eq!(q["requested_percent"], 50, "{q}");
+    if !cpu_quota_expected() {
+        // This host cannot apply it: the run goes on, and the manifest says why.
+        assert!(seen.is_none());
+        assert!(q["applied"].is_null(), "{q}");
+        assert!(q["error"].as_str().is_some_and(|e| !e.is_empty()), "{q}");
+        assert!(stderr.contains("CPU quota"), "warned: {stderr}");
+        return;
+    }
+    let (v1, path, quota) = seen.expect("the running collector was seen in its own cgroup");
+    assert_eq!(quota, if v1 { "50000" } else { "50000 100000" });
+    let label = if v1 { "cgroup1" } else { "cgroup2" };
+    assert_eq!(q["applied"], format!("{label}:{path}"), "{q}");
+    assert_eq!(q["applied_percent"], 50, "{q}");
+    assert_eq!(q["quota_us"], 50_000, "{q}");
+    assert_eq!(q["period_us"], 100_000, "{q}");
+    assert!(q["error"].is_null(), "{q}");
+    assert_eq!(m["collector"]["pid"], pid);
+    let dir = cgroup_dir(v1, &path).unwrap();
+    assert!(!dir.exists(), "{} is removed at exit", dir.display());
+}
+
+#[test]
+fn cpu_quota_comes_from_the_spec_unless_the_flag_gives_one_and_bad_values_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("quota.yaml");
+    std::fs::write(
+        &spec,
+        "name: quota\ncpu_quota: 30\nartifacts:\n  - name: system\n    collect: system\n",
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let base = [
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--imds-timeout",
+        "100ms",
+        "--time-source",
+        "none",
+    ];
+    let requested = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let out = vestige(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let m = manifest(Path::new(summary(&out)["location"].as_str().unwrap()));
+        m["collector"]["cpu_quota"].clone()
+    };
+    assert_eq!(requested(&[])["requested_percent"], 30);
+    let flagged = requested(&["--cpu-quota", "250"]);
+    assert_eq!(flagged["requested_percent"], 250);
+    if cpu_quota_expected() {
+        assert_eq!(flagged["applied_percent"], 250, "{flagged}");
+    }
+    // Off by default: the field is null.
+    let out = vestige(&[
+        "collect",
+        "--spec",
+        "minimal",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--imds-timeout",
+        "100ms",
+        "--time-source",
+        "none",
+    ]);
+    let m = manifest(Path::new(summary(&out)["location"].as_str().unwrap()));
+    assert!(m["collector"]["cpu_quota"].is_null(), "{}", m["collector"]);
+
+    for bad in ["0", "-5", "abc", "50%", "1.5", "100001", ""] {
+        let out = vestige(&[
+            "collect",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--cpu-quota",
+            bad,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("--cpu-quota") && stderr.contains("percent of one CPU"),
+            "{bad}: {stderr}"
+        );
+    }
+    std::fs::write(
+        &spec,
+        "name: quota\ncpu_quota: 0\nartifacts:\n  - name: system\n    collect: system\n",
+    )
+    .unwrap();
+    let out = vestige(&base);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cpu_quota") || stderr.contains("CPU quota"),
+        "{stderr}"
+    );
+}

@@ -2,14 +2,14 @@
 # File-group throughput and peak RSS of vestige's `files` collector against `zstd -3 -T2`
 # alone on the same files.
 #
-#   bench/files.sh [DATA_DIR] [SIZE_MB]
+#   [VESTIGE_BIN=path] bench/files.sh [DATA_DIR] [SIZE_MB]
 #
 # Generates ~SIZE_MB (default 1024) of syslog/auth/nginx-like text under DATA_DIR/var/log
 # (default /tmp/vestige-bench) unless it exists, builds the release binary, warms the page
-# cache, then times with hyperfine (3 runs each) and measures peak RSS with /usr/bin/time -v.
+# cache, then times alternating rounds of each with /usr/bin/time (wall, CPU, peak RSS).
 # vestige runs with --nice 0 --ionice be:4 here so both sides get the same CPU priority
 # (its default, nice 10, only matters when something else competes for the CPU).
-# Needs: hyperfine, zstd, python3, GNU time.
+# Needs: zstd, python3, GNU time (Debian: apt-get install zstd time).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
@@ -21,9 +21,13 @@ trap 'rm -rf "$work"' EXIT
 if [ ! -d "$data/var/log" ]; then
   python3 "$here/genlogs.py" "$data" "$size_mb"
 fi
-target="${CARGO_TARGET_DIR:-$repo/target}"
-(cd "$repo" && cargo build --release -p vestige)
-bin="$target/release/vestige"
+# VESTIGE_BIN picks a binary already built (e.g. the static one from packaging/build-static.sh).
+bin="${VESTIGE_BIN:-}"
+if [ -z "$bin" ]; then
+  target="${CARGO_TARGET_DIR:-$repo/target}"
+  (cd "$repo" && cargo build --release -p vestige)
+  bin="$target/release/vestige"
+fi
 
 cat > "$work/spec.yaml" <<'YAML'
 name: bench-files
@@ -43,27 +47,35 @@ echo "input: ${#files[@]} files, $bytes bytes"
 cat "${files[@]}" > /dev/null # warm the page cache for both
 
 export AWS_EC2_METADATA_DISABLED=true
-hyperfine --warmup 1 --runs 3 --export-json "$work/hyperfine.json" \
-  --prepare "rm -rf $work/out $work/z.zst" \
-  -n vestige "$bin collect --quiet --nice 0 --ionice be:4 --spec $work/spec.yaml --root $data --out $work/out" \
-  -n "zstd -3 -T2" "zstd -3 -T2 -q -c ${files[*]} > $work/z.zst"
-
-rm -rf "$work/out"
-/usr/bin/time -v "$bin" collect --quiet --nice 0 --ionice be:4 --spec "$work/spec.yaml" --root "$data" --out "$work/out" \
-  2> "$work/time.txt" > /dev/null
-rss_kib=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/time.txt")
+# Rounds alternate vestige, zstd and sha256sum, so drift in a shared machine's speed touches
+# all three alike (hyperfine runs one command's runs back to back); medians are reported.
+rounds="${FILES_ROUNDS:-6}"
+vcmd=("$bin" collect --quiet --nice 0 --ionice be:4 --spec "$work/spec.yaml" --root "$data" --out "$work/out")
+for i in $(seq 0 "$rounds"); do # round 0 warms up and is not counted
+  rm -rf "$work/out" "$work/z.zst"
+  /usr/bin/time -f "vestige $i %e %U %S %M" -a -o "$work/times.txt" "${vcmd[@]}" >/dev/null 2>&1
+  /usr/bin/time -f "zstd $i %e %U %S %M" -a -o "$work/times.txt" \
+    sh -c 'zstd -3 -T2 -q -c "$@" > "$0"' "$work/z.zst" "${files[@]}"
+  /usr/bin/time -f "sha256sum $i %e %U %S %M" -a -o "$work/times.txt" sha256sum "${files[@]}" >/dev/null
+done
 stored=$(find "$work/out" -name 'logs.tar.zst' -printf '%s')
-zstd -3 -T2 -q -c "${files[@]}" > "$work/z.zst"
-python3 - "$work/hyperfine.json" "$bytes" "$rss_kib" "$stored" "$(stat -c %s "$work/z.zst")" <<'PY'
-import json, sys
-runs = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-total = int(sys.argv[2]); rss = int(sys.argv[3]); stored = int(sys.argv[4]); zsize = int(sys.argv[5])
-v = runs["vestige"]["mean"]; z = runs["zstd -3 -T2"]["mean"]
-cpu = lambda r: r["user"] + r["system"]
-vc = cpu(runs["vestige"]); zc = cpu(runs["zstd -3 -T2"])
-print(f"vestige files: {v:.2f} s mean wall, {total / v / 1e6:.0f} MB/s, CPU {vc:.2f} s, stored {stored} bytes")
-print(f"zstd -3 -T2:   {z:.2f} s mean wall, {total / z / 1e6:.0f} MB/s, CPU {zc:.2f} s, stored {zsize} bytes")
-print(f"ratio (vestige speed / zstd speed), wall: {z / v:.2f}  (target >= 0.8)")
-print(f"ratio, CPU time (zstd CPU / vestige CPU): {zc / vc:.2f}")
+python3 - "$work/times.txt" "$bytes" "$stored" "$(stat -c %s "$work/z.zst")" <<'PY'
+import collections, statistics, sys
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) == 6 and f[1] != "0":
+        runs[f[0]].append((float(f[2]), float(f[3]) + float(f[4]), int(f[5])))
+total = int(sys.argv[2]); stored = int(sys.argv[3]); zsize = int(sys.argv[4])
+wall = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
+cpu = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
+rss = max(r[2] for r in runs["vestige"])
+n = len(runs["vestige"])
+print(f"{n} alternating rounds, medians")
+print(f"vestige files: {wall['vestige']:.2f} s wall, {total / wall['vestige'] / 1e6:.0f} MB/s, CPU {cpu['vestige']:.2f} s, stored {stored} bytes")
+print(f"zstd -3 -T2:   {wall['zstd']:.2f} s wall, {total / wall['zstd'] / 1e6:.0f} MB/s, CPU {cpu['zstd']:.2f} s, stored {zsize} bytes")
+print(f"sha256sum:     {wall['sha256sum']:.2f} s wall, {total / wall['sha256sum'] / 1e6:.0f} MB/s, CPU {cpu['sha256sum']:.2f} s")
+print(f"ratio (vestige speed / zstd speed), wall: {wall['zstd'] / wall['vestige']:.2f}  (target >= 0.8)")
+print(f"ratio, CPU time (zstd CPU / vestige CPU): {cpu['zstd'] / cpu['vestige']:.2f}")
 print(f"vestige peak RSS: {rss / 1024:.1f} MiB  (target <= 64 MiB)")
 PY

@@ -1,6 +1,6 @@
 //! `memory_maps`: one record per mapping of every process, with anomaly flags.
 
-use super::{per_process, push_record, CollectError, Context, Output, ProcessLines};
+use super::{per_process, CollectError, Context, Output, ProcessLines};
 use crate::procfs::maps;
 use crate::procfs::read::{is_gone, read_small};
 use crate::procfs::text::lossy;
@@ -55,6 +55,74 @@ impl Serialize for HexAddr {
             .and_then(|b| std::str::from_utf8(b).ok())
             .unwrap_or("0x0");
         s.serialize_str(text)
+    }
+}
+
+impl HexAddr {
+    /// Appends the address as a JSON string, as its `Serialize` writes it.
+    fn write_json(self, buf: &mut Vec<u8>) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let digits = (64 - self.0.leading_zeros()).div_ceil(4).max(1);
+        buf.extend_from_slice(b"\"0x");
+        for i in (0..digits).rev() {
+            let nibble = (self.0 >> (i * 4)) & 0xf;
+            buf.push(DIGITS.get(nibble as usize).copied().unwrap_or(b'0'));
+        }
+        buf.push(b'"');
+    }
+}
+
+impl MappingRecord<'_> {
+    /// Appends the record as one JSON line, byte for byte what serde_json writes for it
+    /// (tested), without serde's per-field work: this is the largest record stream of a
+    /// collection (a few hundred thousand mappings on a busy host).
+    pub fn write_json_line(&self, buf: &mut Vec<u8>) -> Result<(), CollectError> {
+        fn string(buf: &mut Vec<u8>, s: &str) -> Result<(), CollectError> {
+            serde_json::to_writer(&mut *buf, s)
+                .map_err(|e| CollectError::Failed(format!("serializing a record: {e}")))
+        }
+        fn int(buf: &mut Vec<u8>, v: u64) {
+            buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        }
+        fn flag(buf: &mut Vec<u8>, v: bool) {
+            buf.extend_from_slice(if v { b"true" } else { b"false" });
+        }
+        buf.extend_from_slice(b"{\"pid\":");
+        int(buf, u64::from(self.pid));
+        buf.extend_from_slice(b",\"start\":");
+        self.start.write_json(buf);
+        buf.extend_from_slice(b",\"end\":");
+        self.end.write_json(buf);
+        buf.extend_from_slice(b",\"size\":");
+        int(buf, self.size);
+        buf.extend_from_slice(b",\"perms\":");
+        string(buf, self.perms)?;
+        buf.extend_from_slice(b",\"offset\":");
+        int(buf, self.offset);
+        buf.extend_from_slice(b",\"device\":");
+        string(buf, self.device)?;
+        buf.extend_from_slice(b",\"inode\":");
+        int(buf, self.inode);
+        buf.extend_from_slice(b",\"path\":");
+        match &self.path {
+            Some(p) => string(buf, p)?,
+            None => buf.extend_from_slice(b"null"),
+        }
+        buf.extend_from_slice(b",\"path_hex\":");
+        match &self.path_hex {
+            Some(h) => string(buf, h)?,
+            None => buf.extend_from_slice(b"null"),
+        }
+        buf.extend_from_slice(b",\"deleted\":");
+        flag(buf, self.deleted);
+        buf.extend_from_slice(b",\"memfd\":");
+        flag(buf, self.memfd);
+        buf.extend_from_slice(b",\"writable_executable\":");
+        flag(buf, self.writable_executable);
+        buf.extend_from_slice(b",\"anonymous_executable\":");
+        flag(buf, self.anonymous_executable);
+        buf.extend_from_slice(b"}\n");
+        Ok(())
     }
 }
 
@@ -152,25 +220,23 @@ fn pid_maps(
                 }
             }
         };
-        push_record(
-            &mut out.lines,
-            &MappingRecord {
-                pid,
-                start: HexAddr(m.start),
-                end: HexAddr(m.end),
-                size: m.end.saturating_sub(m.start),
-                perms: m.perms,
-                offset: m.offset,
-                device: m.dev,
-                inode: m.inode,
-                path,
-                path_hex,
-                deleted,
-                memfd,
-                writable_executable: rwx,
-                anonymous_executable: anon_x,
-            },
-        )?;
+        MappingRecord {
+            pid,
+            start: HexAddr(m.start),
+            end: HexAddr(m.end),
+            size: m.end.saturating_sub(m.start),
+            perms: m.perms,
+            offset: m.offset,
+            device: m.dev,
+            inode: m.inode,
+            path,
+            path_hex,
+            deleted,
+            memfd,
+            writable_executable: rwx,
+            anonymous_executable: anon_x,
+        }
+        .write_json_line(&mut out.lines)?;
         out.count += 1;
     }
     Ok(out)
@@ -195,6 +261,44 @@ mod tests {
         for v in [0u64, 1, 0xf, 0x10, 0x7ffd_6b1c_0000, u64::MAX] {
             let json = serde_json::to_string(&HexAddr(v)).unwrap();
             assert_eq!(json, format!("\"{v:#x}\""));
+            let mut direct = Vec::new();
+            HexAddr(v).write_json(&mut direct);
+            assert_eq!(String::from_utf8(direct).unwrap(), json);
+        }
+    }
+
+    proptest::proptest! {
+        /// The hand-written JSON line is exactly serde_json's, whatever the strings hold
+        /// (quotes, backslashes, control characters, any Unicode).
+        #[test]
+        fn json_line_is_what_serde_writes(
+            pid: u32, start: u64, end: u64, size: u64, offset: u64, inode: u64,
+            perms in ".{0,6}", device in ".{0,8}",
+            path in proptest::option::of(".{0,40}"),
+            path_hex in proptest::option::of("[0-9a-f]{0,16}"),
+            flags: [bool; 4],
+        ) {
+            let rec = MappingRecord {
+                pid,
+                start: HexAddr(start),
+                end: HexAddr(end),
+                size,
+                perms: &perms,
+                offset,
+                device: &device,
+                inode,
+                path: path.as_deref().map(std::borrow::Cow::Borrowed),
+                path_hex,
+                deleted: flags[0],
+                memfd: flags[1],
+                writable_executable: flags[2],
+                anonymous_executable: flags[3],
+            };
+            let mut want = serde_json::to_vec(&rec).unwrap();
+            want.push(b'\n');
+            let mut got = Vec::new();
+            rec.write_json_line(&mut got).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
         }
     }
 }

@@ -123,7 +123,7 @@ pub fn collect(
     let known = ctx.take_fd_tables();
     per_process(ctx, out, |pid| {
         let table = known.as_ref().and_then(|k| k.get(pid));
-        pid_fds(ctx, with_fdinfo, pid, table)
+        pid_fds(ctx, with_fdinfo, pid, table.as_deref())
     })
 }
 

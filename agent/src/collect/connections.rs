@@ -151,22 +151,40 @@ pub fn collect(
     if sources.is_empty() {
         sources.push((None, ctx.proc.join("net")));
     }
-    for (netns, dir) in sources {
-        for table in &opts.tables {
-            out.check_cancel()?;
-            let path = dir.join(table.file_name());
-            let buf = match read_small(&path) {
-                Ok(b) => b,
-                Err(e) if is_gone(&e) => continue, // table absent (no IPv6) or process gone
-                Err(e) => {
-                    out.warn(format!("{}: {e}", path.display()));
-                    continue;
+    // The kernel renders each table as it is read (the bulk of the time with thousands of
+    // sockets): tables are read on up to `ctx.threads` threads, emitted in order.
+    let reads: Vec<(Option<u64>, SocketTable, PathBuf)> = sources
+        .iter()
+        .flat_map(|(netns, dir)| {
+            opts.tables
+                .iter()
+                .map(move |t| (*netns, *t, dir.join(t.file_name())))
+        })
+        .collect();
+    let cancel = out.cancel_flag();
+    super::ordered_parallel(
+        &reads,
+        ctx.threads,
+        &cancel,
+        |(_, _, path)| read_small(path),
+        {
+            let mut at = reads.iter();
+            move |buf: std::io::Result<Vec<u8>>| {
+                let Some((netns, table, path)) = at.next() else {
+                    return Ok(());
+                };
+                match buf {
+                    Ok(b) => emit_table(*table, &b, *netns, &owners, out),
+                    // Table absent (no IPv6) or its process gone.
+                    Err(e) if is_gone(&e) => Ok(()),
+                    Err(e) => {
+                        out.warn(format!("{}: {e}", path.display()));
+                        Ok(())
+                    }
                 }
-            };
-            emit_table(*table, &buf, netns, &owners, out)?;
-        }
-    }
-    Ok(())
+            }
+        },
+    )
 }
 
 fn emit_table(

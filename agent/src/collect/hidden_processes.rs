@@ -144,8 +144,8 @@ pub fn collect(
     opts: &HiddenProcessesOptions,
     out: &mut Output,
 ) -> Result<(), CollectError> {
-    let (pids, tids) =
-        visible_ids(&ctx.proc).map_err(|e| CollectError::Failed(format!("listing: {e}")))?;
+    let (pids, tids) = visible_ids(&ctx.proc, ctx.threads)
+        .map_err(|e| CollectError::Failed(format!("listing: {e}")))?;
     let listed: HashSet<u32> = pids.union(&tids).copied().collect();
     let (max_pid, why) = match opts.max_pid {
         Some(m) => (m, format!("1..={m}: the spec's max_pid")),
@@ -154,8 +154,8 @@ pub fn collect(
     tracing::debug!(range = %why, "probing pids");
     let candidates = probe_unlisted(max_pid, &listed, ctx.threads, out)?;
     // Processes born during the scan are listed now; what is still unlisted is hidden.
-    let (pids_after, tids_after) =
-        visible_ids(&ctx.proc).map_err(|e| CollectError::Failed(format!("listing: {e}")))?;
+    let (pids_after, tids_after) = visible_ids(&ctx.proc, ctx.threads)
+        .map_err(|e| CollectError::Failed(format!("listing: {e}")))?;
     for pid in candidates {
         if pids_after.contains(&pid) || tids_after.contains(&pid) || !answers_probe(pid) {
             continue;
@@ -256,7 +256,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = output(tmp.path());
         let me = std::process::id();
-        let (pids, tids) = visible_ids(std::path::Path::new("/proc")).unwrap();
+        let (pids, tids) = visible_ids(std::path::Path::new("/proc"), 2).unwrap();
         let mut listed: HashSet<u32> = pids.union(&tids).copied().collect();
         listed.remove(&me);
         let max = me.max(1000) + 10;
@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn probe_limit_on_this_host_covers_every_listed_pid() {
-        let (pids, tids) = visible_ids(Path::new("/proc")).unwrap();
+        let (pids, tids) = visible_ids(Path::new("/proc"), 2).unwrap();
         let listed: HashSet<u32> = pids.union(&tids).copied().collect();
         let (limit, why) = probe_limit(Path::new("/proc"), &listed);
         assert!(listed.iter().all(|p| *p <= limit), "{why}");

@@ -176,6 +176,24 @@ pub fn ordered_parallel<T, R, W, E>(
     threads: usize,
     cancel: &AtomicBool,
     work: W,
+    emit: E,
+) -> Result<(), CollectError>
+where
+    T: Sync,
+    R: Send,
+    W: Fn(&T) -> R + Sync,
+    E: FnMut(R) -> Result<(), CollectError>,
+{
+    ordered_parallel_window(items, threads, PARALLEL_WINDOW, cancel, work, emit)
+}
+
+/// [`ordered_parallel`] with workers at most `window` items ahead of emission.
+pub fn ordered_parallel_window<T, R, W, E>(
+    items: &[T],
+    threads: usize,
+    window: usize,
+    cancel: &AtomicBool,
+    work: W,
     mut emit: E,
 ) -> Result<(), CollectError>
 where
@@ -184,6 +202,7 @@ where
     W: Fn(&T) -> R + Sync,
     E: FnMut(R) -> Result<(), CollectError>,
 {
+    let window = window.max(MAX_CHUNK);
     let threads = threads.max(1).min(items.len());
     if threads <= 1 {
         for item in items {
@@ -204,7 +223,7 @@ where
     let emitted = Mutex::new(0usize);
     let waiting = std::sync::atomic::AtomicUsize::new(0);
     let moved = std::sync::Condvar::new();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<R>)>(PARALLEL_WINDOW);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<R>)>(window);
     let halted = || stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed);
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -222,9 +241,9 @@ where
                 // Wait while this chunk's last item is more than a window past what was emitted.
                 let end = c.saturating_add(1).saturating_mul(chunk);
                 if let Ok(mut at) = emitted.lock() {
-                    if end > at.saturating_add(PARALLEL_WINDOW) {
+                    if end > at.saturating_add(window) {
                         waiting.fetch_add(1, Ordering::SeqCst);
-                        while end > at.saturating_add(PARALLEL_WINDOW) && !halted() {
+                        while end > at.saturating_add(window) && !halted() {
                             match moved.wait_timeout(at, std::time::Duration::from_millis(20)) {
                                 Ok((guard, _)) => at = guard,
                                 Err(_) => return,

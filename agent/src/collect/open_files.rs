@@ -71,11 +71,16 @@ fn pid_fds(
             }
         },
     };
+    let fdinfo = dir
+        .as_ref()
+        .filter(|_| with_fdinfo)
+        .and_then(|d| d.subdir("fdinfo").ok());
+    let mut name = itoa::Buffer::new();
     for entry in table {
         let fd = entry.fd;
         let (mut pos, mut flags) = (None, None);
-        if let (true, Some(d)) = (with_fdinfo, &dir) {
-            if let Ok(info) = d.read_small(&format!("fdinfo/{fd}")) {
+        if let Some(d) = &fdinfo {
+            if let Ok(info) = d.read_small(name.format(fd)) {
                 for line in String::from_utf8_lossy(&info).lines() {
                     if let Some(v) = line.strip_prefix("pos:") {
                         pos = v.trim().parse().ok();

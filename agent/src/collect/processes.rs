@@ -236,9 +236,10 @@ fn link(dir: &PidDir, name: &str) -> Option<Vec<u8>> {
     dir.readlink(name).ok()
 }
 
-fn ns_inode(dir: &PidDir, name: &str) -> Option<u64> {
+/// A namespace's inode from the process's `ns/` directory (opened once per process).
+fn ns_inode(ns: Option<&PidDir>, name: &str) -> Option<u64> {
     // "net:[4026531840]"
-    let t = link(dir, &format!("ns/{name}"))?;
+    let t = link(ns?, name)?;
     let s = std::str::from_utf8(&t).ok()?;
     s.split_once('[')?.1.strip_suffix(']')?.parse().ok()
 }
@@ -290,6 +291,7 @@ fn read_process(
     let is_kernel_thread =
         exe_link.is_none() && cmdline_raw.is_empty() && (stat.ppid == 2 || stat.pid == 2);
 
+    let ns = dir.subdir("ns").ok();
     let mut rec = ProcessRecord {
         pid: stat.pid,
         ppid: stat.ppid,
@@ -332,13 +334,13 @@ fn read_process(
         environ: None,
         environ_truncated: false,
         namespaces: Namespaces {
-            pid: ns_inode(dir, "pid"),
-            net: ns_inode(dir, "net"),
-            mnt: ns_inode(dir, "mnt"),
-            user: ns_inode(dir, "user"),
-            uts: ns_inode(dir, "uts"),
-            ipc: ns_inode(dir, "ipc"),
-            cgroup: ns_inode(dir, "cgroup"),
+            pid: ns_inode(ns.as_ref(), "pid"),
+            net: ns_inode(ns.as_ref(), "net"),
+            mnt: ns_inode(ns.as_ref(), "mnt"),
+            user: ns_inode(ns.as_ref(), "user"),
+            uts: ns_inode(ns.as_ref(), "uts"),
+            ipc: ns_inode(ns.as_ref(), "ipc"),
+            cgroup: ns_inode(ns.as_ref(), "cgroup"),
         },
         nspid: status.nspid,
         cgroup: None,

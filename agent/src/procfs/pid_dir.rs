@@ -50,16 +50,30 @@ impl PidDir {
 
     /// Opens a file below the directory for reading.
     fn open_file(&self, name: &str) -> io::Result<File> {
+        self.open_at(name, OFlag::O_RDONLY | OFlag::O_NOCTTY)
+    }
+
+    fn open_at(&self, name: &str, flags: OFlag) -> io::Result<File> {
         let fd = nix::fcntl::openat(
             Some(self.dir.as_raw_fd()),
             name,
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+            flags | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
         .map_err(io::Error::from)?;
         // SAFETY: `fd` was just returned by a successful openat and nothing else owns it; the
         // File takes sole ownership and closes it once.
         Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// A directory below this one, opened the same way (e.g. `fdinfo`, read once per
+    /// descriptor).
+    pub fn subdir(&self, name: &str) -> io::Result<PidDir> {
+        let dir = self.open_at(name, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        Ok(PidDir {
+            dir,
+            path: self.path.join(name),
+        })
     }
 
     /// Reads at most `cap` bytes of a file below the directory; the flag says whether more
@@ -137,6 +151,9 @@ mod tests {
             std::env::current_exe().unwrap().into_os_string().into_vec()
         );
         assert!(me.readlink("ns/net").unwrap().starts_with(b"net:["));
+        let ns = me.subdir("ns").unwrap();
+        assert_eq!(ns.path(), me.path().join("ns"));
+        assert_eq!(ns.readlink("net").unwrap(), me.readlink("ns/net").unwrap());
 
         let f = tempfile::NamedTempFile::new().unwrap();
         let want = f.path().as_os_str().as_encoded_bytes().to_vec();

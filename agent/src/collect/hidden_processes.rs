@@ -153,9 +153,14 @@ pub fn collect(
     };
     tracing::debug!(range = %why, "probing pids");
     let candidates = probe_unlisted(max_pid, &listed, ctx.threads, out)?;
-    // Processes born during the scan are listed now; what is still unlisted is hidden.
-    let (pids_after, tids_after) = visible_ids(&ctx.proc, ctx.threads)
-        .map_err(|e| CollectError::Failed(format!("listing: {e}")))?;
+    // Processes born during the scan are listed now; what is still unlisted is hidden. With
+    // no candidate (the usual case) the first listing serves.
+    let (pids_after, tids_after) = if candidates.is_empty() {
+        (pids, tids)
+    } else {
+        visible_ids(&ctx.proc, ctx.threads)
+            .map_err(|e| CollectError::Failed(format!("listing: {e}")))?
+    };
     for pid in candidates {
         if pids_after.contains(&pid) || tids_after.contains(&pid) || !answers_probe(pid) {
             continue;

@@ -21,8 +21,10 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// Read size per chunk.
-const CHUNK: usize = 1 << 20;
+/// Read size per chunk: a 2 MiB zstd job's worth, and a hash helper thread (see
+/// `hash_beside`) per 2 MiB. 1 MiB chunks measured about 3% slower on 1 GB of logs; 4 MiB ones
+/// no faster than 2 MiB, for more memory.
+const CHUNK: usize = 2 << 20;
 
 /// Paths holding password hashes, collected only with `include_shadow`.
 const SHADOW_PATHS: &[&[u8]] = &[

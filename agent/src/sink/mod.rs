@@ -71,6 +71,11 @@ pub trait Sink: Send + Sync {
     fn endpoints(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Bytes this sink holds in memory for one object being written (upload parts in
+    /// flight): the pipeline keeps its own buffers smaller beside a sink that holds many.
+    fn buffered_bytes(&self) -> u64 {
+        0
+    }
     /// Called once after the manifest is committed: flush whatever is pending.
     fn close(&self) -> Result<(), SinkError> {
         Ok(())

@@ -583,6 +583,14 @@ impl Sink for S3Sink {
         vec![self.shared.endpoint.clone()]
     }
 
+    /// The part being filled and the parts in flight.
+    fn buffered_bytes(&self) -> u64 {
+        let parts = u64::try_from(self.shared.opts.parts_in_flight).unwrap_or(u64::MAX);
+        parts
+            .saturating_add(1)
+            .saturating_mul(self.shared.opts.part_size)
+    }
+
     fn create(&self, path: &str) -> Result<Box<dyn SinkObject>, SinkError> {
         check_relative_path(path)?;
         if let Some(why) = self.shared.broken() {

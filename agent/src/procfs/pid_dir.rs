@@ -105,7 +105,7 @@ impl PidDir {
     }
 
     /// The process's descriptor table (`fd/`), in descriptor order. Descriptors closed while
-    /// the table is read are left out.
+    /// the table is read are left out; a listing cut short keeps the entries read before.
     pub fn fd_table(&self) -> io::Result<Vec<FdEntry>> {
         let mut dir = nix::dir::Dir::openat(
             Some(self.dir.as_raw_fd()),
@@ -117,7 +117,12 @@ impl PidDir {
         let dir_fd = dir.as_raw_fd();
         let mut table = Vec::new();
         for entry in dir.iter() {
-            let entry = entry.map_err(io::Error::from)?;
+            let entry = match entry {
+                Ok(e) => e,
+                // A listing cut short (the process exited) keeps what was read.
+                Err(_) if !table.is_empty() => break,
+                Err(e) => return Err(io::Error::from(e)),
+            };
             let name: &CStr = entry.file_name();
             let Some(fd) = name.to_str().ok().and_then(|n| n.parse::<u32>().ok()) else {
                 continue; // "." and ".."

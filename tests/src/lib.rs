@@ -84,7 +84,6 @@ pub fn artifact_records(root: &Path, name: &str) -> Vec<serde_json::Value> {
     records(root, path)
 }
 
-/// Lowercase hex SHA-256.
 /// (path, cause) of every problem in a `vestige verify --json` report.
 pub fn verify_problems(report: &serde_json::Value) -> Vec<(String, String)> {
     report["problems"]

@@ -5,7 +5,7 @@
 
 use std::ffi::CStr;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::OpenOptionsExt;
@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
-
-use super::read::FIRST_READ;
 
 /// One descriptor of a process: its number and link target (`None` when the link could not
 /// be read for a reason other than the descriptor being closed).
@@ -79,16 +77,7 @@ impl PidDir {
     /// Reads at most `cap` bytes of a file below the directory; the flag says whether more
     /// was left.
     pub fn read_capped(&self, name: &str, cap: u64) -> io::Result<(Vec<u8>, bool)> {
-        let f = self.open_file(name)?;
-        let limit = cap.saturating_add(1);
-        let first = usize::try_from(limit).unwrap_or(usize::MAX).min(FIRST_READ);
-        let mut buf: Vec<u8> = Vec::with_capacity(first);
-        f.take(limit).read_to_end(&mut buf)?;
-        let truncated = buf.len() as u64 > cap;
-        if truncated {
-            buf.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
-        }
-        Ok((buf, truncated))
+        super::read::read_capped_from(self.open_file(name)?, cap)
     }
 
     /// Reads a small file below the directory whole (up to [`super::read::DEFAULT_CAP`]).

@@ -9,11 +9,15 @@ use std::path::Path;
 pub const DEFAULT_CAP: u64 = 4 << 20;
 
 /// Initial buffer capacity: most /proc files fit without the buffer growing.
-pub(crate) const FIRST_READ: usize = 16 * 1024;
+const FIRST_READ: usize = 16 * 1024;
 
 /// Reads at most `cap` bytes of a file; the flag says whether more was left.
 pub fn read_capped(path: &Path, cap: u64) -> io::Result<(Vec<u8>, bool)> {
-    let f = File::open(path)?;
+    read_capped_from(File::open(path)?, cap)
+}
+
+/// [`read_capped`] of a file already open.
+pub(crate) fn read_capped_from(f: File, cap: u64) -> io::Result<(Vec<u8>, bool)> {
     let limit = cap.saturating_add(1);
     // Reads straight into spare capacity (nothing is zeroed first); growth doubles.
     let first = usize::try_from(limit).unwrap_or(usize::MAX).min(FIRST_READ);

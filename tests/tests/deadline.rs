@@ -19,6 +19,22 @@ fn slow_spec(dir: &Path, n: usize) -> PathBuf {
     path
 }
 
+/// Starts `vestige collect` of `spec` into `out_dir` (with `extra` arguments), its output
+/// piped, without waiting for it.
+fn spawn_collect(spec: &Path, out_dir: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(vestige_bin())
+        .args(["collect", "--spec"])
+        .arg(spec)
+        .arg("--out")
+        .arg(out_dir)
+        .args(["--imds-timeout", "100ms"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn statuses(m: &serde_json::Value) -> Vec<(String, String)> {
     m["artifacts"]
         .as_array()
@@ -100,20 +116,7 @@ fn sigterm_mid_collection_writes_a_manifest_marking_the_rest_skipped() {
         let tmp = tempfile::tempdir().unwrap();
         let spec = slow_spec(tmp.path(), 400);
         let out_dir = tmp.path().join("out");
-        let child = Command::new(vestige_bin())
-            .args([
-                "collect",
-                "--spec",
-                spec.to_str().unwrap(),
-                "--out",
-                out_dir.to_str().unwrap(),
-                "--imds-timeout",
-                "100ms",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_collect(&spec, &out_dir, &[]);
         std::thread::sleep(Duration::from_millis(1200));
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let sent = Instant::now();
@@ -217,24 +220,11 @@ fn cpu_quota_runs_the_collection_in_its_own_cgroup_and_removes_it_at_exit() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = slow_spec(tmp.path(), 400);
     let out_dir = tmp.path().join("out");
-    let child = Command::new(vestige_bin())
-        .args([
-            "collect",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--imds-timeout",
-            "100ms",
-            "--time-source",
-            "none",
-            "--cpu-quota",
-            "50",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_collect(
+        &spec,
+        &out_dir,
+        &["--time-source", "none", "--cpu-quota", "50"],
+    );
     let pid = child.id();
     let child_name = format!("vestige-{pid}");
     // Watch the running collector: its /proc/PID/cgroup names the child, and the child's

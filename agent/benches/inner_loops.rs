@@ -36,6 +36,13 @@ fn parsers(c: &mut Criterion) {
     g.bench_function("parse_1000_lines", |b| {
         b.iter(|| maps::parse_all(black_box(&m)))
     });
+    g.bench_function("json_lines_1000", |b| {
+        b.iter(|| {
+            let mut out = vestige::collect::ProcessLines::default();
+            vestige::collect::mapping_lines(42, black_box(&m), false, |_| false, &mut out).unwrap();
+            out
+        })
+    });
     g.finish();
     let mut tcp = b"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n".to_vec();
     for i in 0..1000 {

@@ -367,6 +367,9 @@ pub struct RecordWriter {
 
 const RECORD_BUFFER: usize = 256 * 1024;
 
+/// Batches of serialized lines at least this large skip the record buffer.
+const DIRECT_LINES: usize = 32 * 1024;
+
 impl RecordWriter {
     /// Wraps an artifact writer.
     pub fn new(inner: ArtifactWriter) -> Self {
@@ -392,8 +395,12 @@ impl RecordWriter {
     /// Appends `count` records already serialized as JSON lines (each ending in `\n`), e.g.
     /// by worker threads.
     pub fn write_lines(&mut self, lines: &[u8], count: u64) -> Result<(), PipelineError> {
-        self.buf.extend_from_slice(lines);
         self.records += count;
+        if self.buf.is_empty() && lines.len() >= DIRECT_LINES {
+            // Large enough to hash and compress as it is, without a copy.
+            return self.inner.write_raw(lines);
+        }
+        self.buf.extend_from_slice(lines);
         if self.buf.len() >= RECORD_BUFFER {
             self.inner.write_raw(&self.buf)?;
             self.buf.clear();

@@ -62,13 +62,36 @@ impl HexAddr {
     /// Appends the address as a JSON string, as its `Serialize` writes it.
     fn write_json(self, buf: &mut Vec<u8>) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let digits = (64 - self.0.leading_zeros()).div_ceil(4).max(1);
-        buf.extend_from_slice(b"\"0x");
-        for i in (0..digits).rev() {
-            let nibble = (self.0 >> (i * 4)) & 0xf;
-            buf.push(DIGITS.get(nibble as usize).copied().unwrap_or(b'0'));
+        let mut text = [0u8; 20];
+        let digits = (64 - self.0.leading_zeros()).div_ceil(4).max(1) as usize;
+        for (i, slot) in text.iter_mut().take(digits + 4).enumerate() {
+            *slot = match i {
+                0 => b'"',
+                1 => b'0',
+                2 => b'x',
+                _ if i == digits + 3 => b'"',
+                _ => {
+                    let nibble = (self.0 >> ((digits + 2 - i) * 4)) & 0xf;
+                    DIGITS.get(nibble as usize).copied().unwrap_or(b'0')
+                }
+            };
         }
+        buf.extend_from_slice(text.get(..digits + 4).unwrap_or_default());
+    }
+}
+
+/// Appends `s` as a JSON string, byte for byte as serde_json writes it. Text that needs no
+/// escaping (paths, permissions, devices almost always) is copied as it is.
+fn json_string(buf: &mut Vec<u8>, s: &str) -> Result<(), CollectError> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(s.len() + 2);
         buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(&mut *buf, s)
+            .map_err(|e| CollectError::Failed(format!("serializing a record: {e}")))
     }
 }
 
@@ -76,19 +99,19 @@ impl MappingRecord<'_> {
     /// Appends the record as one JSON line, byte for byte what serde_json writes for it
     /// (tested), without serde's per-field work: this is the largest record stream of a
     /// collection (a few hundred thousand mappings on a busy host).
+    #[cfg(test)]
     pub fn write_json_line(&self, buf: &mut Vec<u8>) -> Result<(), CollectError> {
-        fn string(buf: &mut Vec<u8>, s: &str) -> Result<(), CollectError> {
-            serde_json::to_writer(&mut *buf, s)
-                .map_err(|e| CollectError::Failed(format!("serializing a record: {e}")))
-        }
-        fn int(buf: &mut Vec<u8>, v: u64) {
-            buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-        }
+        buf.extend_from_slice(b"{\"pid\":");
+        int(buf, u64::from(self.pid));
+        self.write_json_rest(buf)
+    }
+
+    /// [`Self::write_json_line`] after `{"pid":N`, which callers writing many lines of one
+    /// process may write once and copy.
+    fn write_json_rest(&self, buf: &mut Vec<u8>) -> Result<(), CollectError> {
         fn flag(buf: &mut Vec<u8>, v: bool) {
             buf.extend_from_slice(if v { b"true" } else { b"false" });
         }
-        buf.extend_from_slice(b"{\"pid\":");
-        int(buf, u64::from(self.pid));
         buf.extend_from_slice(b",\"start\":");
         self.start.write_json(buf);
         buf.extend_from_slice(b",\"end\":");
@@ -96,21 +119,21 @@ impl MappingRecord<'_> {
         buf.extend_from_slice(b",\"size\":");
         int(buf, self.size);
         buf.extend_from_slice(b",\"perms\":");
-        string(buf, self.perms)?;
+        json_string(buf, self.perms)?;
         buf.extend_from_slice(b",\"offset\":");
         int(buf, self.offset);
         buf.extend_from_slice(b",\"device\":");
-        string(buf, self.device)?;
+        json_string(buf, self.device)?;
         buf.extend_from_slice(b",\"inode\":");
         int(buf, self.inode);
         buf.extend_from_slice(b",\"path\":");
         match &self.path {
-            Some(p) => string(buf, p)?,
+            Some(p) => json_string(buf, p)?,
             None => buf.extend_from_slice(b"null"),
         }
         buf.extend_from_slice(b",\"path_hex\":");
         match &self.path_hex {
-            Some(h) => string(buf, h)?,
+            Some(h) => json_string(buf, h)?,
             None => buf.extend_from_slice(b"null"),
         }
         buf.extend_from_slice(b",\"deleted\":");
@@ -124,6 +147,11 @@ impl MappingRecord<'_> {
         buf.extend_from_slice(b"}\n");
         Ok(())
     }
+}
+
+/// Appends a decimal number.
+fn int(buf: &mut Vec<u8>, v: u64) {
+    buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// `(device, inode)` of paths already looked up below one process's root: a process often
@@ -190,18 +218,40 @@ fn pid_maps(
             return Ok(out);
         }
     };
-    let (mappings, bad) = maps::parse_all(&buf);
+    let mut named = NamedCache::new();
+    let bad = mapping_lines(
+        pid,
+        &buf,
+        opts.only_anomalies,
+        |m| literally_named(ctx, pid, m, &mut named),
+        &mut out,
+    )?;
     if bad > 0 {
         out.warning = Some(format!("pid {pid}: {bad} malformed maps lines"));
     }
-    out.lines.reserve(mappings.len() * 200);
-    let mut named = NamedCache::new();
+    Ok(out)
+}
+
+/// Turns one process's maps text into mapping records on `out` (only anomalous ones with
+/// `only_anomalies`). `literal` tells whether a path ending in " (deleted)" is the file's
+/// real name. Returns the number of malformed lines.
+pub fn mapping_lines(
+    pid: u32,
+    text: &[u8],
+    only_anomalies: bool,
+    mut literal: impl FnMut(&maps::Mapping<'_>) -> bool,
+    out: &mut ProcessLines,
+) -> Result<usize, CollectError> {
+    let (mappings, bad) = maps::parse_all(text);
+    out.lines.reserve(mappings.len() * 320);
+    let mut head = b"{\"pid\":".to_vec();
+    int(&mut head, u64::from(pid));
     for m in mappings {
         let rwx = m.writable_executable();
         let anon_x = m.anonymous_executable();
-        let literal = literally_named(ctx, pid, &m, &mut named);
+        let literal = m.deleted() && literal(&m);
         let (deleted, memfd) = (m.deleted() && !literal, m.memfd());
-        if opts.only_anomalies && !(rwx || anon_x || deleted || memfd) {
+        if only_anomalies && !(rwx || anon_x || deleted || memfd) {
             continue;
         }
         let (path, path_hex) = if m.path.is_empty() {
@@ -220,6 +270,7 @@ fn pid_maps(
                 }
             }
         };
+        out.lines.extend_from_slice(&head);
         MappingRecord {
             pid,
             start: HexAddr(m.start),
@@ -236,10 +287,10 @@ fn pid_maps(
             writable_executable: rwx,
             anonymous_executable: anon_x,
         }
-        .write_json_line(&mut out.lines)?;
+        .write_json_rest(&mut out.lines)?;
         out.count += 1;
     }
-    Ok(out)
+    Ok(bad)
 }
 
 /// Collects every process's mappings. Processes are read on up to `ctx.threads` threads;

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use thiserror::Error;
 
+pub use memory_maps::mapping_lines;
 pub use users::UserNames;
 
 /// Why a collector stopped early.

@@ -23,42 +23,47 @@ pub struct Mapping<'a> {
 
 const DELETED: &[u8] = b" (deleted)";
 
+/// The unread rest of a maps line.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    /// The next whitespace-separated field (`None` at the end of the line).
+    fn field(&mut self) -> Option<&'a [u8]> {
+        let text = self.0.trim_ascii_start();
+        let end = text
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .unwrap_or(text.len());
+        let (field, rest) = text.split_at(end);
+        self.0 = rest;
+        (!field.is_empty()).then_some(field)
+    }
+}
+
 impl<'a> Mapping<'a> {
     /// Parses one line. The path is everything after the fifth field, and may hold spaces.
     /// Fields other than the path must be ASCII text.
     pub fn parse(line: &'a [u8]) -> Option<Mapping<'a>> {
-        let mut rest = line;
-        let mut take = || -> Option<&'a [u8]> {
-            let trimmed = rest.trim_ascii_start();
-            let end = trimmed
-                .iter()
-                .position(|b| b.is_ascii_whitespace())
-                .unwrap_or(trimmed.len());
-            let (field, tail) = trimmed.split_at(end);
-            rest = tail;
-            (!field.is_empty()).then_some(field)
-        };
-        let range = take()?;
-        let perms = take()?;
-        let offset = take()?;
-        let dev = take()?;
-        let inode = take()?;
-        let dash = range.iter().position(|b| *b == b'-')?;
+        let mut cur = Cursor(line);
+        let range = cur.field()?;
+        let perms = cur.field()?;
+        let offset = cur.field()?;
+        let dev = cur.field()?;
+        let inode = cur.field()?;
+        let dash = memchr::memchr(b'-', range)?;
         let start = hex_num(range.get(..dash)?)?;
         let end = hex_num(range.get(dash + 1..)?)?;
-        if perms.len() != 4 {
+        if perms.len() != 4 || !perms.is_ascii() || !dev.is_ascii() {
             return None;
         }
-        let path = rest.trim_ascii_start();
-        let path = path.strip_suffix(b"\n").unwrap_or(path);
         Some(Mapping {
             start,
             end,
             perms: std::str::from_utf8(perms).ok()?,
             offset: hex_num(offset)?,
             dev: std::str::from_utf8(dev).ok()?,
-            inode: super::num(inode)?,
-            path,
+            inode: super::dec_num(inode)?,
+            path: cur.0.trim_ascii_start(),
         })
     }
 
@@ -100,9 +105,18 @@ impl<'a> Mapping<'a> {
 
 /// Parses every well-formed line; returns the mappings and the count of malformed lines.
 pub fn parse_all(buf: &[u8]) -> (Vec<Mapping<'_>>, usize) {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(buf.len() / 64);
     let mut bad = 0;
-    for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let (line, tail) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (rest.get(..i).unwrap_or_default(), rest.get(i + 1..).unwrap_or_default()),
+            None => (rest, &[][..]),
+        };
+        rest = tail;
+        if line.is_empty() {
+            continue;
+        }
         match Mapping::parse(line) {
             Some(m) => out.push(m),
             None => bad += 1,

@@ -158,13 +158,35 @@ fn int(buf: &mut Vec<u8>, v: u64) {
 /// maps one file several times (a library's segments, shared memory), one lookup serves all.
 type NamedCache = Vec<(Vec<u8>, Option<(u64, u64)>)>;
 
+/// The device (`major:minor`, as maps writes it) of the kernel's internal shared-memory mount,
+/// read from a memfd of our own.
+fn shmem_device() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let fd = nix::sys::memfd::memfd_create(
+        c"vestige-probe",
+        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+    )
+    .ok()?;
+    let dev = std::fs::File::from(fd).metadata().ok()?.dev();
+    Some(format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev)))
+}
+
 /// Whether a path ending in " (deleted)" is the file's real name: looked up from the process's
 /// own root, the full text names the very file mapped (same device and inode). Otherwise the
 /// kernel's suffix says the mapped file was unlinked.
-fn literally_named(ctx: &Context, pid: u32, m: &maps::Mapping, cache: &mut NamedCache) -> bool {
+fn literally_named(
+    ctx: &Context,
+    pid: u32,
+    m: &maps::Mapping,
+    shmem: Option<&str>,
+    cache: &mut NamedCache,
+) -> bool {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
-    if !m.deleted() || m.inode == 0 {
+    // The kernel's internal shared-memory mount (shared anonymous memory shown as
+    // "/dev/zero (deleted)", memfd, SysV segments) is in no mount namespace: no path reaches
+    // a file on it.
+    if !m.deleted() || m.inode == 0 || shmem == Some(m.dev) {
         return false;
     }
     let Some(relative) = m.path.strip_prefix(b"/") else {
@@ -207,6 +229,7 @@ fn literally_named(ctx: &Context, pid: u32, m: &maps::Mapping, cache: &mut Named
 fn pid_maps(
     ctx: &Context,
     opts: &MemoryMapsOptions,
+    shmem: Option<&str>,
     pid: u32,
 ) -> Result<ProcessLines, CollectError> {
     let mut out = ProcessLines::default();
@@ -223,7 +246,7 @@ fn pid_maps(
         pid,
         &buf,
         opts.only_anomalies,
-        |m| literally_named(ctx, pid, m, &mut named),
+        |m| literally_named(ctx, pid, m, shmem, &mut named),
         &mut out,
     )?;
     if bad > 0 {
@@ -300,12 +323,39 @@ pub fn collect(
     opts: &MemoryMapsOptions,
     out: &mut Output,
 ) -> Result<(), CollectError> {
-    per_process(ctx, out, |pid| pid_maps(ctx, opts, pid))
+    let shmem = shmem_device();
+    per_process(ctx, out, |pid| pid_maps(ctx, opts, shmem.as_deref(), pid))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shared anonymous mapping of our own shows as "/dev/zero (deleted)" on the device
+    /// `shmem_device` names.
+    #[test]
+    fn shared_anonymous_memory_is_on_the_shmem_device() {
+        let len = 8192;
+        // SAFETY: a fresh anonymous shared mapping, unmapped below; nothing else uses it.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(addr, libc::MAP_FAILED);
+        let text = std::fs::read("/proc/self/maps").unwrap();
+        // SAFETY: `addr` and `len` are the mapping made above.
+        unsafe { libc::munmap(addr, len) };
+        let (mappings, _) = maps::parse_all(&text);
+        let ours = mappings.iter().find(|m| m.start == addr as u64).unwrap();
+        assert_eq!(ours.path, b"/dev/zero (deleted)");
+        assert_eq!(Some(ours.dev), shmem_device().as_deref());
+    }
 
     #[test]
     fn addresses_serialize_as_prefixed_hex() {

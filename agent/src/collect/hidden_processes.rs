@@ -1,7 +1,7 @@
 //! `hidden_processes`: pids that exist but are hidden from the /proc listing.
 //!
 //! Two checks: every pid that can be in use is probed with `kill(pid, 0)`; one that answers
-//! but is neither a listed process nor a listed thread is hidden from readdir (a getdents
+//! but is neither a listed process nor a thread of one is hidden from readdir (a getdents
 //! hook). Which pids can be in use: all up to pid_max, unless the kernel's pid counter shows
 //! it never wrapped (see [`probe_limit`]).
 //! And a listed pid whose /proc entry has something mounted over it is masked (the
@@ -10,7 +10,7 @@
 use super::processes::visible_ids;
 use super::{CollectError, Context, Output};
 use crate::procfs::mountinfo;
-use crate::procfs::read::{read_small, readlink_bytes};
+use crate::procfs::read::{list_pids, read_small, readlink_bytes};
 use crate::procfs::stat::Stat;
 use crate::procfs::status::Status;
 use crate::procfs::text::lossy;
@@ -82,6 +82,10 @@ pub fn probe_unlisted(
     Ok(found)
 }
 
+/// Most probe candidates told apart from threads one by one (by their status' Tgid); above
+/// this the threads of every listed process are listed instead.
+const THREAD_LOOKUPS: usize = 512;
+
 /// Room above the highest pid in use, for pids allocated while the probe runs.
 const PROBE_SLACK: u32 = 4096;
 
@@ -144,22 +148,29 @@ pub fn collect(
     opts: &HiddenProcessesOptions,
     out: &mut Output,
 ) -> Result<(), CollectError> {
-    let (pids, tids) = visible_ids(&ctx.proc, ctx.threads)
-        .map_err(|e| CollectError::Failed(format!("listing: {e}")))?;
-    let listed: HashSet<u32> = pids.union(&tids).copied().collect();
+    let listing = |with_threads: bool| {
+        let listed = if with_threads {
+            visible_ids(&ctx.proc, ctx.threads)
+        } else {
+            list_pids(&ctx.proc).map(|p| (p.into_iter().collect(), HashSet::new()))
+        };
+        listed.map_err(|e| CollectError::Failed(format!("listing: {e}")))
+    };
+    let (pids, _) = listing(false)?;
     let (max_pid, why) = match opts.max_pid {
         Some(m) => (m, format!("1..={m}: the spec's max_pid")),
-        None => probe_limit(&ctx.proc, &listed),
+        None => probe_limit(&ctx.proc, &pids),
     };
     tracing::debug!(range = %why, "probing pids");
-    let candidates = probe_unlisted(max_pid, &listed, ctx.threads, out)?;
-    // Processes born during the scan are listed now; what is still unlisted is hidden. With
-    // no candidate (the usual case) the first listing serves.
+    let candidates = probe_unlisted(max_pid, &pids, ctx.threads, out)?;
+    // Threads answer the probe too. A few are told apart one by one by their Tgid below; many
+    // (a host of threaded servers) at once by listing every process's threads. Processes born
+    // during the scan are listed now; what is still unlisted is hidden. With no candidate (a
+    // host with no thread but main ones) the first listing serves.
     let (pids_after, tids_after) = if candidates.is_empty() {
-        (pids, tids)
+        (pids, HashSet::new())
     } else {
-        visible_ids(&ctx.proc, ctx.threads)
-            .map_err(|e| CollectError::Failed(format!("listing: {e}")))?
+        listing(candidates.len() > THREAD_LOOKUPS)?
     };
     for pid in candidates {
         if pids_after.contains(&pid) || tids_after.contains(&pid) || !answers_probe(pid) {
@@ -170,6 +181,11 @@ pub fn collect(
         let status = read_small(&dir.join("status"))
             .map(|b| Status::parse(&b))
             .ok();
+        // A thread that ended after the probe took its status with it; a pid hidden from
+        // lookups as well as from the listing has none to read but still answers.
+        if status.is_none() && !answers_probe(pid) {
+            continue;
+        }
         if let Some(tgid) = status.as_ref().and_then(|s| s.tgid) {
             if i64::from(pid) != tgid && pids_after.contains(&u32::try_from(tgid).unwrap_or(0)) {
                 continue;
@@ -269,6 +285,51 @@ mod tests {
         assert!(found.contains(&me), "{found:?}");
         // Anything else found must be a process born during the probe, not an old one.
         assert!(found.len() < 50, "{found:?}");
+    }
+
+    /// Threads answer the probe but are not listed in /proc: whether there are a few (told
+    /// apart one by one) or more than [`THREAD_LOOKUPS`] (all threads listed), none of ours
+    /// is reported hidden.
+    #[test]
+    fn threads_are_not_hidden_processes_few_or_many() {
+        for count in [8, THREAD_LOOKUPS + 100] {
+            let (ids_tx, ids_rx) = std::sync::mpsc::channel();
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+            let stop_rx = Arc::new(Mutex::new(stop_rx));
+            let workers: Vec<_> = (0..count)
+                .map(|_| {
+                    let (ids_tx, stop_rx) = (ids_tx.clone(), Arc::clone(&stop_rx));
+                    std::thread::spawn(move || {
+                        ids_tx.send(nix::unistd::gettid().as_raw() as u32).unwrap();
+                        let _ = stop_rx.lock().unwrap().recv();
+                    })
+                })
+                .collect();
+            let ours: HashSet<u32> = ids_rx.iter().take(count).collect();
+            let tmp = tempfile::tempdir().unwrap();
+            let mut out = output(tmp.path());
+            super::collect(&Context::host(), &Default::default(), &mut out).unwrap();
+            out.finish().unwrap();
+            drop(stop_tx);
+            for w in workers {
+                w.join().unwrap();
+            }
+            let bytes = std::fs::read(tmp.path().join("c/artifacts/hidden.jsonl.zst")).unwrap();
+            let text = String::from_utf8(zstd::decode_all(bytes.as_slice()).unwrap()).unwrap();
+            let reported: Vec<u32> = text
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["pid"]
+                        .as_u64()
+                        .unwrap() as u32
+                })
+                .collect();
+            assert_eq!(ours.len(), count);
+            assert!(
+                reported.iter().all(|p| !ours.contains(p)),
+                "{count} threads: {reported:?}"
+            );
+        }
     }
 
     fn fake_proc(stat: &str, pid_max: &str, last: &str) -> tempfile::TempDir {

@@ -110,7 +110,10 @@ pub fn parse_all(buf: &[u8]) -> (Vec<Mapping<'_>>, usize) {
     let mut rest = buf;
     while !rest.is_empty() {
         let (line, tail) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (rest.get(..i).unwrap_or_default(), rest.get(i + 1..).unwrap_or_default()),
+            Some(i) => (
+                rest.get(..i).unwrap_or_default(),
+                rest.get(i + 1..).unwrap_or_default(),
+            ),
             None => (rest, &[][..]),
         };
         rest = tail;

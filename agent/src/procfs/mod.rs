@@ -50,7 +50,10 @@ const fn hex_digit(c: u8) -> u8 {
 /// malformed or above `u64::MAX`). Works on the bytes directly: maps lines hold three per line.
 pub(crate) fn hex_num(b: &[u8]) -> Option<u64> {
     // Leading zeros cannot overflow; past them, at most 16 digits fit.
-    let first = b.iter().position(|&c| c != b'0').unwrap_or(b.len().saturating_sub(1));
+    let first = b
+        .iter()
+        .position(|&c| c != b'0')
+        .unwrap_or(b.len().saturating_sub(1));
     let digits = b.get(first..)?;
     if digits.is_empty() || digits.len() > 16 {
         return None;

@@ -75,9 +75,11 @@ impl PidDir {
     }
 
     /// Reads at most `cap` bytes of a file below the directory; the flag says whether more
-    /// was left.
+    /// was left. For the files the kernel renders in one piece per read (`stat`, `status`,
+    /// `cgroup`, `cmdline`, `environ`, `fdinfo/N`; not `maps`), as
+    /// [`super::read::read_rendered_from`] says.
     pub fn read_capped(&self, name: &str, cap: u64) -> io::Result<(Vec<u8>, bool)> {
-        super::read::read_capped_from(self.open_file(name)?, cap)
+        super::read::read_rendered_from(self.open_file(name)?, cap)
     }
 
     /// Reads a small file below the directory whole (up to [`super::read::DEFAULT_CAP`]).

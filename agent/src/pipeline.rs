@@ -133,6 +133,8 @@ pub enum Compression {
 pub struct Encoding {
     /// Compression (first).
     pub compression: Compression,
+    /// Compression of record streams (JSON lines), which may differ.
+    pub record_compression: Compression,
     /// Recipients to encrypt to (second); `None` stores the compressed bytes as they are.
     pub encryption: Option<Arc<Recipients>>,
 }
@@ -141,6 +143,7 @@ impl From<Compression> for Encoding {
     fn from(compression: Compression) -> Self {
         Self {
             compression,
+            record_compression: compression,
             encryption: None,
         }
     }
@@ -151,7 +154,22 @@ impl Encoding {
     pub fn new(compression: Compression, recipients: Option<Arc<Recipients>>) -> Self {
         Self {
             compression,
+            record_compression: compression,
             encryption: recipients.filter(|r| !r.is_empty()),
+        }
+    }
+
+    /// The same, with record streams compressed as `record_compression` says.
+    pub fn with_record_compression(mut self, record_compression: Compression) -> Self {
+        self.record_compression = record_compression;
+        self
+    }
+
+    /// The encoding of a record stream.
+    pub fn for_records(&self) -> Self {
+        Self {
+            compression: self.record_compression,
+            ..self.clone()
         }
     }
 }

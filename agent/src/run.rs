@@ -184,7 +184,8 @@ pub fn collect(
         .with_shared_fd_tables(shares_fd_tables(&spec.spec.artifacts)),
     );
     let compression = Compression::Zstd(spec.spec.zstd_level.0);
-    let encoding = Encoding::new(compression, opts.recipients.clone());
+    let encoding = Encoding::new(compression, opts.recipients.clone())
+        .with_record_compression(Compression::Zstd(spec.spec.records_zstd_level.0));
     let mut threads_peak = self_threads();
     let mut progress = Progress::new(opts.progress, spec.spec.artifacts.len());
     let mut entries: Vec<ArtifactEntry> = Vec::new();

@@ -98,6 +98,9 @@ fn bad_values_are_refused_where_they_stand() {
     let (msg, line, _) = parse_err("name: x\nzstd_level: 40\nartifacts: []\n");
     assert!(msg.contains("out of range"), "{msg}");
     assert_eq!(line, 2);
+    let (msg, line, _) = parse_err("name: x\nrecords_zstd_level: 0\nartifacts: []\n");
+    assert!(msg.contains("out of range"), "{msg}");
+    assert_eq!(line, 2);
     let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      processes:\n        recover_max_bytes: 99999TiB\n";
     let (msg, line, _) = parse_err(src);
     assert!(msg.contains("1TiB limit"), "{msg}");
@@ -181,6 +184,7 @@ fn defaults_fill_in() {
         other => panic!("wrong kind {other:?}"),
     }
     assert_eq!(loaded.spec.zstd_level.0, 3);
+    assert_eq!(loaded.spec.records_zstd_level.0, 1);
 }
 
 mod hostile {

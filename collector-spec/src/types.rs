@@ -13,9 +13,13 @@ pub struct Spec {
     /// One line for humans.
     #[serde(default)]
     pub description: String,
-    /// zstd level for every artifact (1–19, default 3).
+    /// zstd level of byte artifacts: file groups, executables, memory (1–19, default 3).
     #[serde(default)]
     pub zstd_level: ZstdLevel,
+    /// zstd level of record streams, the `*.jsonl.zst` artifacts (1–19, default 1: on JSON
+    /// lines level 1 measured faster than 3 and about as small).
+    #[serde(default = "ZstdLevel::records_default")]
+    pub records_zstd_level: ZstdLevel,
     /// Whole-run deadline; artifacts not started when it nears are recorded as `skipped`.
     #[serde(default)]
     pub deadline: Option<SpecDuration>,

@@ -249,12 +249,19 @@ impl Default for ZstdLevel {
     }
 }
 
+impl ZstdLevel {
+    /// The default level of record streams.
+    pub fn records_default() -> Self {
+        Self(1)
+    }
+}
+
 impl<'de> Deserialize<'de> for ZstdLevel {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_i64(TextOrNumber("a zstd level from 1 to 19", |t| {
             match t.parse::<i32>() {
                 Ok(v) if (1..=19).contains(&v) => Ok(ZstdLevel(v)),
-                _ => Err(format!("zstd_level {t} is out of range: use 1 to 19")),
+                _ => Err(format!("zstd level {t} is out of range: use 1 to 19")),
             }
         }))
     }

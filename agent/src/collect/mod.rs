@@ -383,7 +383,7 @@ impl Output {
     ) -> Result<Self, PipelineError> {
         let path = format!("artifacts/{artifact}.jsonl.zst");
         let encoding = encoding.into();
-        let writer = ArtifactWriter::create(sink.as_ref(), &path, encoding.clone())?;
+        let writer = ArtifactWriter::create(sink.as_ref(), &path, encoding.for_records())?;
         Ok(Self {
             sink,
             encoding,
@@ -597,6 +597,43 @@ pub fn run(spec: &CollectorSpec, ctx: &Context, out: &mut Output) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Record streams take the record compression; stored bytes and streams beside them the
+    /// artifact compression.
+    #[test]
+    fn records_and_bytes_are_compressed_as_their_encodings_say() {
+        use crate::pipeline::Compression;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("c");
+        let sink = Arc::new(crate::sink::dir::DirSink::create_root(&root).unwrap());
+        let encoding =
+            Encoding::from(Compression::Zstd(3)).with_record_compression(Compression::None);
+        let extras = Arc::new(Mutex::new(Vec::new()));
+        let mut out = Output::open(
+            sink,
+            encoding,
+            "x",
+            "processes",
+            extras.clone(),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        out.record(&serde_json::json!({"pid": 1})).unwrap();
+        let bytes = vec![b'a'; 100_000];
+        let stored = out
+            .store_bytes("copy", "artifacts/copy.zst", &mut bytes.as_slice(), 1 << 20)
+            .unwrap();
+        let done = out.finish().unwrap();
+        assert_eq!(done.finished.form.encoding(), "none");
+        assert_eq!(
+            done.finished.digest.raw_sha256,
+            done.finished.digest.stored_sha256
+        );
+        let records = std::fs::read(root.join("artifacts/x.jsonl.zst")).unwrap();
+        assert_eq!(records, b"{\"pid\":1}\n");
+        assert_eq!(stored.form.encoding(), "zstd");
+        assert!(stored.digest.stored_bytes < 1000, "{:?}", stored.digest);
+    }
 
     #[test]
     fn ordered_parallel_keeps_order_on_any_thread_count() {

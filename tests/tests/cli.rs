@@ -84,3 +84,63 @@ fn minimal_collection_verifies_and_summary_matches_manifest() {
         String::from_utf8_lossy(&v.stdout)
     );
 }
+
+/// Run from a temporary directory (where executables are recovered), vestige records itself
+/// as the collector (its hash is the manifest's tool hash) and does not copy its own binary
+/// into the evidence.
+#[test]
+fn collector_run_from_tmp_does_not_recover_itself() {
+    let tmp = tempfile::Builder::new()
+        .prefix("vestige-self-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let bin = tmp.path().join("vestige");
+    std::fs::copy(e2e::vestige_bin(), &bin).unwrap();
+    let spec = tmp.path().join("p.yaml");
+    std::fs::write(
+        &spec,
+        // The cap is above the size of a debug build: only the rule keeps vestige out.
+        "name: p\nartifacts:\n  - {name: processes, collect: {processes: {recover_max_bytes: 2GiB}}}\n",
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = std::process::Command::new(&bin)
+        .args([
+            "collect",
+            "--quiet",
+            "--imds-timeout",
+            "100ms",
+            "--time-source",
+            "none",
+        ])
+        .args([
+            "--spec",
+            spec.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = std::path::PathBuf::from(summary(&out)["location"].as_str().unwrap());
+    let me = e2e::artifact_records(&root, "processes")
+        .into_iter()
+        .find(|r| r["is_collector"] == true)
+        .expect("a record of the collector");
+    assert_eq!(me["exe_in_temp_dir"], true, "{me}");
+    assert_eq!(me["exe_sha256"], manifest(&root)["tool"]["sha256"], "{me}");
+    assert!(me["exe_recovered_path"].is_null(), "{me}");
+    let names: Vec<String> = manifest(&root)["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    let own = format!("executable-{}", &me["exe_sha256"].as_str().unwrap()[..16]);
+    assert!(!names.contains(&own), "{names:?}");
+}

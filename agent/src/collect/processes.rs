@@ -556,7 +556,9 @@ fn recover(
     };
     let exe_path = dir.join("exe");
     let suspicious = rec.exe_deleted || rec.exe_memfd || rec.exe_in_temp_dir;
-    if !(st.opts.recover_executables && suspicious) {
+    // vestige run from a temporary directory is not copied into its own evidence: the
+    // manifest's `tool.sha256` already names the binary that collected.
+    if !(st.opts.recover_executables && suspicious) || rec.is_collector {
         return Ok(());
     }
     if let Some(path) = cache.recovered.get(&sha) {

@@ -62,21 +62,21 @@ impl HexAddr {
     /// Appends the address as a JSON string, as its `Serialize` writes it.
     fn write_json(self, buf: &mut Vec<u8>) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut text = [0u8; 20];
-        let digits = (64 - self.0.leading_zeros()).div_ceil(4).max(1) as usize;
-        for (i, slot) in text.iter_mut().take(digits + 4).enumerate() {
-            *slot = match i {
-                0 => b'"',
-                1 => b'0',
-                2 => b'x',
-                _ if i == digits + 3 => b'"',
-                _ => {
-                    let nibble = (self.0 >> ((digits + 2 - i) * 4)) & 0xf;
-                    DIGITS.get(nibble as usize).copied().unwrap_or(b'0')
-                }
-            };
+        // `"0x` + up to 16 digits + `"`, digits filled from the right.
+        let mut text = *b"\"0x0000000000000000\"";
+        let mut v = self.0;
+        let mut first = 19;
+        for slot in text.iter_mut().take(19).skip(3).rev() {
+            *slot = DIGITS.get((v & 0xf) as usize).copied().unwrap_or(b'0');
+            first -= 1;
+            v >>= 4;
+            if v == 0 {
+                break;
+            }
         }
-        buf.extend_from_slice(text.get(..digits + 4).unwrap_or_default());
+        // Move the prefix next to the first digit.
+        buf.extend_from_slice(b"\"0x");
+        buf.extend_from_slice(text.get(first..).unwrap_or_default());
     }
 }
 

@@ -62,11 +62,11 @@ impl HexAddr {
     /// Appends the address as a JSON string, as its `Serialize` writes it.
     fn write_json(self, buf: &mut Vec<u8>) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        // `"0x` + up to 16 digits + `"`, digits filled from the right.
-        let mut text = *b"\"0x0000000000000000\"";
+        // Up to 16 digits and the closing quote, digits filled from the right.
+        let mut text = *b"0000000000000000\"";
         let mut v = self.0;
-        let mut first = 19;
-        for slot in text.iter_mut().take(19).skip(3).rev() {
+        let mut first = 16;
+        for slot in text.iter_mut().take(16).rev() {
             *slot = DIGITS.get((v & 0xf) as usize).copied().unwrap_or(b'0');
             first -= 1;
             v >>= 4;
@@ -74,7 +74,6 @@ impl HexAddr {
                 break;
             }
         }
-        // Move the prefix next to the first digit.
         buf.extend_from_slice(b"\"0x");
         buf.extend_from_slice(text.get(first..).unwrap_or_default());
     }

@@ -18,11 +18,18 @@ pub fn read_capped(path: &Path, cap: u64) -> io::Result<(Vec<u8>, bool)> {
 
 /// [`read_capped`] of a file already open.
 pub(crate) fn read_capped_from(f: File, cap: u64) -> io::Result<(Vec<u8>, bool)> {
-    let limit = cap.saturating_add(1);
     // Reads straight into spare capacity (nothing is zeroed first); growth doubles.
-    let first = usize::try_from(limit).unwrap_or(usize::MAX).min(FIRST_READ);
-    let mut buf: Vec<u8> = Vec::with_capacity(first);
-    f.take(limit).read_to_end(&mut buf)?;
+    let first = usize::try_from(cap.saturating_add(1))
+        .unwrap_or(usize::MAX)
+        .min(FIRST_READ);
+    read_rest(f, Vec::with_capacity(first), cap)
+}
+
+/// Appends the rest of `f` to `buf` until it holds more than `cap` bytes, then cuts it to
+/// `cap`; the flag says whether it was cut.
+fn read_rest(f: File, mut buf: Vec<u8>, cap: u64) -> io::Result<(Vec<u8>, bool)> {
+    let left = cap.saturating_add(1).saturating_sub(buf.len() as u64);
+    f.take(left).read_to_end(&mut buf)?;
     let truncated = buf.len() as u64 > cap;
     if truncated {
         buf.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
@@ -45,7 +52,7 @@ thread_local! {
 pub(crate) fn read_rendered_from(mut f: File, cap: u64) -> io::Result<(Vec<u8>, bool)> {
     let limit = usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX);
     let want = limit.min(SCRATCH);
-    let (mut buf, filled) = SCRATCH_BUF.with_borrow_mut(|scratch| -> io::Result<_> {
+    let (buf, filled) = SCRATCH_BUF.with_borrow_mut(|scratch| -> io::Result<_> {
         if scratch.len() < SCRATCH {
             scratch.resize(SCRATCH, 0);
         }
@@ -61,15 +68,10 @@ pub(crate) fn read_rendered_from(mut f: File, cap: u64) -> io::Result<(Vec<u8>, 
     })?;
     if filled {
         // More may follow (or the cap is passed): read on, as any other file.
-        let read = buf.len() as u64;
-        f.take((limit as u64).saturating_sub(read))
-            .read_to_end(&mut buf)?;
+        read_rest(f, buf, cap)
+    } else {
+        Ok((buf, false))
     }
-    let truncated = buf.len() as u64 > cap;
-    if truncated {
-        buf.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
-    }
-    Ok((buf, truncated))
 }
 
 /// Reads a small file whole (up to [`DEFAULT_CAP`]).

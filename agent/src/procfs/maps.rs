@@ -63,7 +63,10 @@ impl<'a> Mapping<'a> {
             offset: hex_num(offset)?,
             dev: std::str::from_utf8(dev).ok()?,
             inode: super::dec_num(inode)?,
-            path: cur.0.trim_ascii_start(),
+            path: {
+                let path = cur.0.trim_ascii_start();
+                path.strip_suffix(b"\n").unwrap_or(path)
+            },
         })
     }
 

@@ -45,41 +45,55 @@ fn pid_fds(
     known: Option<&[FdEntry]>,
 ) -> Result<ProcessLines, CollectError> {
     let mut out = ProcessLines::default();
-    let dir = match PidDir::open(ctx.proc.join(pid.to_string())) {
-        Ok(d) => Some(d),
-        Err(e) if is_gone(&e) => None,
-        Err(e) => {
+    let proc_dir = ctx.proc.join(pid.to_string());
+    // With the table known, only `fdinfo/` is read: that is the directory opened.
+    let opened = match known {
+        Some(_) if !with_fdinfo => None,
+        Some(_) => Some(PidDir::open(proc_dir.join("fdinfo"))),
+        None => Some(PidDir::open(proc_dir)),
+    };
+    let dir = match opened {
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) if !is_gone(&e) => {
             out.warning = Some(format!("pid {pid}: {e}"));
             None
         }
+        _ => None,
     };
-    let read;
-    let table: &[FdEntry] = match (known, &dir) {
-        (Some(t), _) => t,
-        (None, None) => return Ok(out),
-        (None, Some(d)) => match d.fd_table() {
-            Ok(t) => {
-                read = t;
-                &read
-            }
-            Err(e) if is_gone(&e) => return Ok(out),
-            Err(e) => {
-                if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    out.warning = Some(format!("pid {pid}: fd: {e}"));
-                }
-                return Ok(out);
-            }
-        },
+    if let Some(table) = known {
+        fd_lines(pid, table, dir.as_ref(), &mut out)?;
+        return Ok(out);
+    }
+    let Some(dir) = dir else {
+        return Ok(out);
     };
-    let fdinfo = dir
-        .as_ref()
-        .filter(|_| with_fdinfo)
-        .and_then(|d| d.subdir("fdinfo").ok());
+    let table = match dir.fd_table() {
+        Ok(t) => t,
+        Err(e) if is_gone(&e) => return Ok(out),
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                out.warning = Some(format!("pid {pid}: fd: {e}"));
+            }
+            return Ok(out);
+        }
+    };
+    let fdinfo = with_fdinfo.then(|| dir.subdir("fdinfo").ok()).flatten();
+    fd_lines(pid, &table, fdinfo.as_ref(), &mut out)?;
+    Ok(out)
+}
+
+/// One record per descriptor of `table`, with position and flags from `fdinfo` when given.
+fn fd_lines(
+    pid: u32,
+    table: &[FdEntry],
+    fdinfo: Option<&PidDir>,
+    out: &mut ProcessLines,
+) -> Result<(), CollectError> {
     let mut name = itoa::Buffer::new();
     for entry in table {
         let fd = entry.fd;
         let (mut pos, mut flags) = (None, None);
-        if let Some(d) = &fdinfo {
+        if let Some(d) = fdinfo {
             if let Ok(info) = d.read_small(name.format(fd)) {
                 for line in String::from_utf8_lossy(&info).lines() {
                     if let Some(v) = line.strip_prefix("pos:") {
@@ -113,7 +127,7 @@ fn pid_fds(
         )?;
         out.count += 1;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Collects every process's descriptors. Processes are read on up to `ctx.threads` threads;

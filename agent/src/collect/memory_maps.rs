@@ -32,8 +32,16 @@ pub struct HexAddr(pub u64);
 
 impl Serialize for HexAddr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut buf = [0u8; 18];
+        let text = std::str::from_utf8(self.text(&mut buf)).unwrap_or("0x0");
+        s.serialize_str(text)
+    }
+}
+
+impl HexAddr {
+    /// The address as `0x`-prefixed lowercase hex, written into the end of `buf`.
+    fn text(self, buf: &mut [u8; 18]) -> &[u8] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut at = buf.len();
         let mut v = self.0;
         loop {
@@ -50,32 +58,15 @@ impl Serialize for HexAddr {
         if let Some(prefix) = buf.get_mut(at..at + 2) {
             prefix.copy_from_slice(b"0x");
         }
-        let text = buf
-            .get(at..)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("0x0");
-        s.serialize_str(text)
+        buf.get(at..).unwrap_or_default()
     }
-}
 
-impl HexAddr {
     /// Appends the address as a JSON string, as its `Serialize` writes it.
     fn write_json(self, buf: &mut Vec<u8>) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        // Up to 16 digits and the closing quote, digits filled from the right.
-        let mut text = *b"0000000000000000\"";
-        let mut v = self.0;
-        let mut first = 16;
-        for slot in text.iter_mut().take(16).rev() {
-            *slot = DIGITS.get((v & 0xf) as usize).copied().unwrap_or(b'0');
-            first -= 1;
-            v >>= 4;
-            if v == 0 {
-                break;
-            }
-        }
-        buf.extend_from_slice(b"\"0x");
-        buf.extend_from_slice(text.get(first..).unwrap_or_default());
+        let mut text = [0u8; 18];
+        buf.push(b'"');
+        buf.extend_from_slice(self.text(&mut text));
+        buf.push(b'"');
     }
 }
 

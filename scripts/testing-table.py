@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs the whole test suite and writes TESTING.md: every test case, what it checks (its
-name, spelled out), and its result, grouped by suite. Run as root from the repository root:
+name, spelled out), and its result, grouped by suite; and the README's sentence of counts.
+Run as root from the repository root:
 
     python3 scripts/testing-table.py            # runs the tests, writes TESTING.md
     python3 scripts/testing-table.py LOG        # from the saved output of a test run
@@ -79,8 +80,22 @@ def main():
         out.append("")
     with open("TESTING.md", "w") as f:
         f.write("\n".join(out))
-    print(f"{passed}/{total} passed; TESTING.md written")
+    update_readme(total, counts)
+    print(f"{passed}/{total} passed; TESTING.md and the README's counts written")
     return returncode
+
+
+def update_readme(total, counts):
+    """Keeps the README's sentence of case counts equal to the table."""
+    with open("README.md") as f:
+        text = f.read()
+    sentence = (f"The suite has {total} cases — {counts.get('function', 0)} of function, "
+                f"{counts.get('hostile input', 0)} of hostile input, {counts.get('faults', 0)} of faults, "
+                f"{counts.get('security', 0)} of\nsecurity")
+    new = re.sub(r"The suite has \d+ cases — \d+ of function, \d+ of hostile input, \d+ of faults, "
+                 r"\d+ of\s+security", sentence, text, count=1)
+    with open("README.md", "w") as f:
+        f.write(new)
 
 
 if __name__ == "__main__":

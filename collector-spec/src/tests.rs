@@ -328,6 +328,65 @@ fn bad_file_patterns_have_positions() {
     }
 }
 
+/// `count` brace groups of `alternatives` alternatives each: `/{a0,...}/{a0,...}/...`.
+fn brace_bomb(count: usize, alternatives: usize) -> String {
+    let group: Vec<String> = (0..alternatives).map(|i| format!("a{i}")).collect();
+    let group = format!("{{{}}}", group.join(","));
+    format!("/{}", vec![group; count].join("/"))
+}
+
+#[test]
+fn huge_and_recursive_file_patterns_are_refused_with_positions() {
+    // 8 groups of 50 alternatives would be 50^8 (about 4 x 10^13) patterns.
+    let bomb = brace_bomb(8, 50);
+    let three_any = "/var/**/log/**/x/**/y".to_owned();
+    let hidden_any = "/{**,a}/{**,b}/{**,c}".to_owned();
+    for (key, pattern, needle) in [
+        ("patterns", &bomb, "more than 1024 patterns"),
+        ("exclude", &bomb, "more than 1024 patterns"),
+        ("patterns", &three_any, "3 `**` components (at most 2"),
+        ("exclude", &three_any, "3 `**` components (at most 2"),
+        ("patterns", &hidden_any, "3 `**` components (at most 2"),
+    ] {
+        let src = format!(
+            "name: x\nartifacts:\n  - name: a\n    collect:\n      files:\n        max_depth: 4\n        {key}:\n          - \"{pattern}\"\n"
+        );
+        let started = std::time::Instant::now();
+        let (msg, line, column) = parse_err(&src);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "refused quickly: {:?}",
+            started.elapsed()
+        );
+        assert!(msg.contains(needle), "{key}: {msg}");
+        assert_eq!((line, column), (8, 13), "{key}: {msg}");
+    }
+}
+
+#[test]
+fn file_patterns_at_the_bounds_are_accepted() {
+    // 4 x 4 x 4 x 4 x 4 = 1024 patterns, each with two `**`.
+    let at_limit = format!("{}/**/x/**", brace_bomb(5, 4));
+    let p = FilePattern::new(&at_limit).unwrap();
+    let expanded = p.expand();
+    assert_eq!(expanded.len(), 1024);
+    assert_eq!(expanded.first().unwrap(), "/a0/a0/a0/a0/a0/**/x/**");
+    assert_eq!(expanded.last().unwrap(), "/a3/a3/a3/a3/a3/**/x/**");
+    let over = format!("{}/{{y,z}}", brace_bomb(5, 4));
+    assert!(FilePattern::new(&over)
+        .unwrap_err()
+        .contains("more than 1024"));
+}
+
+#[test]
+fn braces_expand_in_order() {
+    let expand = |t: &str| FilePattern::new(t).unwrap().expand();
+    assert_eq!(expand("/a/{b,c}/d"), vec!["/a/b/d", "/a/c/d"]);
+    assert_eq!(expand("/{x,y}/{1,2}"), vec!["/x/1", "/x/2", "/y/1", "/y/2"]);
+    assert_eq!(expand("/plain"), vec!["/plain"]);
+    assert_eq!(expand("/a/}{b,c"), vec!["/a/}{b,c"], "no group: literal");
+}
+
 #[test]
 fn process_memory_options_parse_with_defaults() {
     let src = "name: x\nartifacts:\n  - name: pm\n    collect:\n      process_memory:\n        select: [memfd_exe, wx_mapping]\n        pids: [42, 7]\n        max_process_bytes: 8MiB\n";

@@ -180,11 +180,23 @@ impl Serialize for ByteSize {
 }
 
 /// A file pattern of the `files` collector: absolute (`/var/log/**`) or starting with `~/`
-/// (every home directory). No `.` or `..` components, no NUL, at most 4096 bytes.
+/// (every home directory). No `.` or `..` components, no NUL, at most 4096 bytes, at most
+/// [`FilePattern::MAX_EXPANSIONS`] patterns once `{a,b}` groups are expanded, and at most
+/// [`FilePattern::MAX_ANY_DIRS`] `**` components in each of them. The bounds are checked
+/// while the spec is read, so a pattern that would cost the collector unbounded memory or
+/// time is refused before anything is collected.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FilePattern(String);
 
 impl FilePattern {
+    /// Most patterns one pattern's `{a,b}` groups may expand to.
+    pub const MAX_EXPANSIONS: usize = 1024;
+    /// Most `**` components in one (expanded) pattern: each one multiplies the directories
+    /// walked and the ways a path can match.
+    pub const MAX_ANY_DIRS: usize = 2;
+    /// Most `{` groups in one pattern.
+    pub const MAX_GROUPS: usize = 8;
+
     /// Validates a pattern.
     pub fn new(text: &str) -> Result<Self, String> {
         let shown = text.escape_debug();
@@ -204,9 +216,27 @@ impl FilePattern {
             ));
         }
         let opens = text.matches('{').count();
-        if opens != text.matches('}').count() || opens > 8 {
+        if opens != text.matches('}').count() || opens > Self::MAX_GROUPS {
             return Err(format!(
-                "invalid file pattern `{shown}`: unbalanced `{{` `}}` (or more than 8 groups)"
+                "invalid file pattern `{shown}`: unbalanced `{{` `}}` (or more than {} groups)",
+                Self::MAX_GROUPS
+            ));
+        }
+        let Some(expanded) = expand_braces(text, Self::MAX_EXPANSIONS) else {
+            return Err(format!(
+                "invalid file pattern `{shown}`: its `{{a,b}}` groups expand to more than {} patterns",
+                Self::MAX_EXPANSIONS
+            ));
+        };
+        let any_dirs = expanded
+            .iter()
+            .map(|p| p.split('/').filter(|c| *c == "**").count())
+            .max()
+            .unwrap_or(0);
+        if any_dirs > Self::MAX_ANY_DIRS {
+            return Err(format!(
+                "invalid file pattern `{shown}`: {any_dirs} `**` components (at most {} per pattern)",
+                Self::MAX_ANY_DIRS
             ));
         }
         Ok(Self(text.to_owned()))
@@ -216,6 +246,50 @@ impl FilePattern {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The patterns its `{a,b}` groups stand for, in order: `/x/{a,b}/c` gives `/x/a/c` and
+    /// `/x/b/c`. At most [`FilePattern::MAX_EXPANSIONS`], as checked when it was made.
+    pub fn expand(&self) -> Vec<String> {
+        expand_braces(&self.0, Self::MAX_EXPANSIONS).unwrap_or_else(|| vec![self.0.clone()])
+    }
+}
+
+/// Expands `{a,b}` alternatives (not nested), the first group first: `/{x,y}/{1,2}` gives
+/// `/x/1`, `/x/2`, `/y/1`, `/y/2`. A `{` with no `}` after it is literal text. `None` when
+/// the result would hold more than `limit` patterns; the work done before giving up is
+/// bounded by `limit` too, since every pending text yields at least one pattern.
+fn expand_braces(text: &str, limit: usize) -> Option<Vec<String>> {
+    let mut done = Vec::new();
+    let mut pending = vec![text.to_owned()];
+    while let Some(t) = pending.pop() {
+        match first_group(&t) {
+            None => done.push(t),
+            Some((head, body, tail)) => {
+                // Pushed in reverse so the first alternative is expanded first.
+                for alt in body.rsplit(',') {
+                    pending.push(format!("{head}{alt}{tail}"));
+                    if done.len() + pending.len() > limit {
+                        return None;
+                    }
+                }
+            }
+        }
+        if done.len() + pending.len() > limit {
+            return None;
+        }
+    }
+    Some(done)
+}
+
+/// The text before the first `{`, between it and the next `}`, and after that `}`.
+fn first_group(text: &str) -> Option<(&str, &str, &str)> {
+    let open = text.find('{')?;
+    let close = open + text.get(open..)?.find('}')?;
+    Some((
+        text.get(..open)?,
+        text.get(open + 1..close)?,
+        text.get(close + 1..)?,
+    ))
 }
 
 impl fmt::Display for FilePattern {

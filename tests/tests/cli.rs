@@ -35,6 +35,61 @@ fn malformed_spec_exits_2_with_line_and_column_and_collects_nothing() {
 }
 
 #[test]
+fn huge_or_recursive_file_patterns_exit_2_before_collecting() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 8 groups of 50 alternatives: about 4 x 10^13 patterns if expanded.
+    let group: Vec<String> = (0..50).map(|i| format!("d{i}")).collect();
+    let group = format!("{{{}}}", group.join(","));
+    let bomb = format!("/{}", vec![group; 8].join("/"));
+    for (what, key, pattern, needle) in [
+        (
+            "brace",
+            "patterns",
+            bomb.as_str(),
+            "more than 1024 patterns",
+        ),
+        ("anydirs", "exclude", "/**/a/**/b/**", "3 `**` components"),
+    ] {
+        let spec = tmp.path().join(format!("{what}.yaml"));
+        std::fs::write(
+            &spec,
+            format!(
+                "name: {what}\nartifacts:\n  - name: f\n    collect:\n      files:\n        max_depth: 4\n        {key}: [\"/etc/x\", \"{pattern}\"]\n"
+            ),
+        )
+        .unwrap();
+        let at = if key == "patterns" {
+            "line 7, column 30"
+        } else {
+            "line 7, column 29"
+        };
+        let started = std::time::Instant::now();
+        let check = vestige(&["spec", "check", spec.to_str().unwrap()]);
+        assert_eq!(check.status.code(), Some(2), "{what}");
+        let err = String::from_utf8_lossy(&check.stderr);
+        assert!(err.contains(needle) && err.contains(at), "{what}: {err}");
+
+        let out_dir = tmp.path().join(format!("out-{what}"));
+        let out = vestige(&[
+            "collect",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle) && err.contains(at), "{what}: {err}");
+        assert!(!out_dir.exists(), "{what}: nothing collected");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{what}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
 fn spec_show_prints_the_embedded_profiles() {
     for name in ["triage", "minimal"] {
         let out = vestige(&["spec", "show", name]);

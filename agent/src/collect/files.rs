@@ -8,12 +8,12 @@
 //! detected.
 
 use super::{CollectError, Context, Output, Stream};
-use crate::glob::{expand_braces, Component, Pattern};
+use crate::glob::{Component, Pattern};
 use crate::hostfs::{self, Kind, ResolveError, Stat};
 use crate::manifest::Status;
 use crate::procfs::text::lossy;
 use crate::tar::{Member, TarWriter, Timestamp};
-use collector_spec::FilesOptions;
+use collector_spec::{FilePattern, FilesOptions};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -198,8 +198,8 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
         )));
     }
     let homes = hostfs::home_dirs(&root);
-    let patterns = expand(opts.patterns.iter().map(|p| p.as_str()), &homes);
-    let excludes = expand(opts.exclude.iter().map(|p| p.as_str()), &homes);
+    let patterns = expand(&opts.patterns, &homes);
+    let excludes = expand(&opts.exclude, &homes);
     let name = out.artifact().to_owned();
     let stream = out.open_stream(
         &format!("{name}.tar"),
@@ -253,10 +253,10 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
 }
 
 /// Brace-expands patterns and replaces a leading `~/` with every home directory.
-fn expand<'p>(patterns: impl Iterator<Item = &'p str>, homes: &[Vec<u8>]) -> Vec<Pattern> {
+fn expand(patterns: &[FilePattern], homes: &[Vec<u8>]) -> Vec<Pattern> {
     let mut out = Vec::new();
     for p in patterns {
-        for text in expand_braces(p) {
+        for text in p.expand() {
             if let Some(rest) = text.strip_prefix("~/") {
                 for home in homes {
                     let mut full = home.clone();
@@ -822,7 +822,11 @@ mod tests {
     #[test]
     fn expands_homes_and_braces() {
         let homes = vec![b"/root".to_vec(), b"/home/a".to_vec()];
-        let p = expand(["~/.{bash,zsh}_history", "/etc/passwd"].into_iter(), &homes);
+        let patterns: Vec<FilePattern> = ["~/.{bash,zsh}_history", "/etc/passwd"]
+            .iter()
+            .map(|p| FilePattern::new(p).unwrap())
+            .collect();
+        let p = expand(&patterns, &homes);
         let shown: Vec<String> = p
             .iter()
             .map(|p| {

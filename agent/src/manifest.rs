@@ -167,7 +167,7 @@ pub struct HostInfo {
 pub struct CollectorInfo {
     /// Its pid (so analysts can exclude it from the records).
     pub pid: u32,
-    /// Command line flags that shaped the run (never secrets).
+    /// Where the objects went: the destination, and the fallback directory when one was used.
     pub sink: String,
     /// Bytes this process wrote to block devices during the run (/proc/self/io write_bytes).
     pub write_bytes: Option<u64>,

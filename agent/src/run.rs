@@ -303,7 +303,7 @@ pub fn collect(
         },
         collector: CollectorInfo {
             pid: std::process::id(),
-            sink: sink.location(),
+            sink: sink.destination(),
             write_bytes: self_io_write_bytes()
                 .zip(write_bytes_before)
                 .map(|(after, before)| after.saturating_sub(before)),

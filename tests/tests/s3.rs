@@ -646,3 +646,134 @@ fn no_flag_takes_a_secret_and_credentials_never_show() {
         );
     }
 }
+
+/// A loopback port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A small spec: host facts and connections, no executable recovery.
+fn small_spec(dir: &Path) -> PathBuf {
+    let p = dir.join("small.yaml");
+    std::fs::write(
+        &p,
+        "name: small\nartifacts:\n  - name: system\n    collect:\n      system: {}\n  - name: connections\n    collect:\n      connections: {}\n",
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn endpoint_down_at_start_fails_naming_what_was_not_uploaded() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = small_spec(tmp.path());
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let t0 = Instant::now();
+    let out = run(&[
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--quiet",
+        "--s3",
+        &format!("s3://{BUCKET}/down"),
+        "--endpoint-url",
+        &endpoint,
+        "--s3-attempt-timeout",
+        "2s",
+        "--s3-max-attempts",
+        "2",
+    ]);
+    let took = t0.elapsed();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("collection failed: cannot store the manifest"),
+        "{err}"
+    );
+    let line = err
+        .lines()
+        .find(|l| l.contains(&format!("uploaded to s3://{BUCKET}/down/")))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains(": none; not uploaded: "), "{line}");
+    let not_uploaded = line.split("not uploaded: ").nth(1).unwrap();
+    for path in [
+        "artifacts/spec.yaml.zst",
+        "artifacts/system.jsonl.zst",
+        "artifacts/connections.jsonl.zst",
+        "manifest.json",
+    ] {
+        assert!(not_uploaded.contains(path), "{path} in {line}");
+    }
+    assert_no_secrets("stderr", &out.stderr);
+    let s = summary(&out);
+    assert!(s["manifest_sha256"].is_null(), "{s}");
+    let detail = s["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("not uploaded: ") && detail.contains("manifest.json"),
+        "{s}"
+    );
+    assert!(text(&out.stdout).trim_end().len() <= 2500, "{s}");
+}
+
+#[test]
+fn endpoint_down_at_start_with_fallback_lands_locally_and_verifies() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = small_spec(tmp.path());
+    let fallback = tmp.path().join("fallback");
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let out = run(&[
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--quiet",
+        "--s3",
+        &format!("s3://{BUCKET}/down"),
+        "--endpoint-url",
+        &endpoint,
+        "--s3-attempt-timeout",
+        "2s",
+        "--s3-max-attempts",
+        "2",
+        "--fallback-out",
+        fallback.to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("kept in the fallback directory"), "{err}");
+    let s = summary(&out);
+    let location = PathBuf::from(s["location"].as_str().unwrap());
+    assert!(location.starts_with(&fallback), "{s}");
+    let m = e2e::manifest(&location);
+    assert_eq!(s["collection_id"], m["collection_id"]);
+    assert_eq!(
+        s["manifest_sha256"].as_str().unwrap(),
+        sha256_hex(&std::fs::read(location.join("manifest.json")).unwrap())
+    );
+    let names: Vec<&str> = m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert_eq!(a["status"], "ok", "{a}");
+            a["name"].as_str().unwrap()
+        })
+        .collect();
+    assert!(
+        names.contains(&"system") && names.contains(&"connections"),
+        "{names:?}"
+    );
+    // The manifest says where its objects went: the fallback directory, not only the bucket.
+    let sink = m["collector"]["sink"].as_str().unwrap();
+    assert!(
+        sink.starts_with(&format!("s3://{BUCKET}/down/"))
+            && sink.contains(&format!("fallback directory {}", location.display())),
+        "{sink}"
+    );
+    let v = run(&["verify", location.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+}

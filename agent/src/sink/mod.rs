@@ -65,6 +65,11 @@ impl SinkError {
 pub trait Sink: Send + Sync {
     /// The collection root as users name it (a directory path or an `s3://` URI).
     fn location(&self) -> String;
+    /// Where the collection's objects went, for the manifest's `collector.sink`: the location,
+    /// and any other place holding some of them.
+    fn destination(&self) -> String {
+        self.location()
+    }
     /// Starts a new object at `path`, relative to the collection root.
     fn create(&self, path: &str) -> Result<Box<dyn SinkObject>, SinkError>;
     /// Network endpoints this sink sends to (for the manifest's footprint).

@@ -579,6 +579,19 @@ impl Sink for S3Sink {
         }
     }
 
+    /// The S3 root, and the fallback directory with how many objects it holds once it was used.
+    fn destination(&self) -> String {
+        let root = self.shared.root.to_string();
+        let held = self.shared.ledger.lock().map_or(0, |l| l.fallback.len());
+        match &self.shared.opts.fallback {
+            Some(dir) if held > 0 => format!(
+                "{root}; fallback directory {} (uploads failed; {held} objects written there)",
+                dir.display()
+            ),
+            _ => root,
+        }
+    }
+
     fn endpoints(&self) -> Vec<String> {
         vec![self.shared.endpoint.clone()]
     }

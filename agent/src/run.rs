@@ -218,6 +218,7 @@ pub fn collect(
             continue;
         }
         let mut timeout = artifact.timeout.0;
+        let mut limit = Limit::ArtifactTimeout;
         if let Some(at) = deadline_at {
             let left = at
                 .saturating_duration_since(Instant::now())
@@ -234,11 +235,20 @@ pub fn collect(
                 progress.skipped(name, &why);
                 continue;
             }
-            timeout = timeout.min(left);
+            if left < timeout {
+                timeout = left;
+                limit = Limit::RunDeadline;
+            }
         }
         progress.start(name);
-        let (mut produced, stopped_by) =
-            run_artifact(&ctx, &sink, &encoding, artifact, timeout, &opts.stop);
+        let (mut produced, stopped_by) = run_artifact(
+            &ctx,
+            &sink,
+            &encoding,
+            artifact,
+            (timeout, limit),
+            &opts.stop,
+        );
         threads_peak = threads_peak.max(self_threads());
         if let Some(reason) = stopped_by {
             if reason == Stop::Signal {
@@ -396,6 +406,14 @@ enum Stop {
     Signal,
 }
 
+/// What an artifact's time limit comes from: its own `timeout`, or the time left before the
+/// run's deadline when that is shorter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    ArtifactTimeout,
+    RunDeadline,
+}
+
 /// Runs one artifact's collector on its own thread under a time limit. Returns its entries
 /// (extras first, the main artifact last) and what stopped it, if anything.
 fn run_artifact(
@@ -403,7 +421,7 @@ fn run_artifact(
     sink: &Arc<dyn Sink>,
     encoding: &Encoding,
     artifact: &ArtifactSpec,
-    timeout: Duration,
+    (timeout, limit): (Duration, Limit),
     stop: &Arc<AtomicBool>,
 ) -> (Vec<ArtifactEntry>, Option<Stop>) {
     let name = artifact.name.as_str().to_owned();
@@ -412,6 +430,7 @@ fn run_artifact(
     let t0 = Instant::now();
     let extras = Arc::new(Mutex::new(Vec::new()));
     let cancel = Arc::new(AtomicBool::new(false));
+    let stop_reason = Arc::new(Mutex::new(None));
     let take_extras = |extras: &Arc<Mutex<Vec<ArtifactEntry>>>| -> Vec<ArtifactEntry> {
         extras
             .lock()
@@ -432,7 +451,7 @@ fn run_artifact(
         extras.clone(),
         cancel.clone(),
     ) {
-        Ok(o) => o,
+        Ok(o) => o.with_stop_reason(stop_reason.clone()),
         Err(e) => {
             return (
                 vec![stamp(ArtifactEntry::empty(
@@ -466,6 +485,17 @@ fn run_artifact(
         );
     }
 
+    let why_stopped = |s: Stop| match s {
+        Stop::Timeout if limit == Limit::RunDeadline => format!(
+            "stopped at the run's deadline, after {}",
+            collector_spec::SpecDuration(timeout)
+        ),
+        Stop::Timeout => format!(
+            "timed out after {} (the artifact's timeout)",
+            collector_spec::SpecDuration(timeout)
+        ),
+        Stop::Signal => "interrupted by signal".to_owned(),
+    };
     let mut stopped: Option<Stop> = None;
     let mut cancelled_at: Option<Instant> = None;
     let received = loop {
@@ -480,7 +510,10 @@ fn run_artifact(
             } else if t0.elapsed() >= timeout {
                 stopped = Some(Stop::Timeout);
             }
-            if stopped.is_some() {
+            if let Some(s) = stopped {
+                if let Ok(mut r) = stop_reason.lock() {
+                    *r = Some(why_stopped(s));
+                }
                 cancel.store(true, Ordering::Relaxed);
                 cancelled_at = Some(Instant::now());
             }
@@ -488,10 +521,6 @@ fn run_artifact(
         if cancelled_at.is_some_and(|c| c.elapsed() >= CANCEL_GRACE) {
             break None;
         }
-    };
-    let why_stopped = |s: Stop| match s {
-        Stop::Timeout => format!("timed out after {}", collector_spec::SpecDuration(timeout)),
-        Stop::Signal => "interrupted by signal".to_owned(),
     };
 
     let mut entries = take_extras(&extras);

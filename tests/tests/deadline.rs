@@ -364,3 +364,168 @@ fn cpu_quota_comes_from_the_spec_unless_the_flag_gives_one_and_bad_values_are_re
         "{stderr}"
     );
 }
+
+/// A root holding one small file and a sparse 6 GiB one (seconds to hash and compress, no
+/// disk), and a spec: host facts, the two files as one archive (`timeout` on it when given),
+/// then connections and host facts again.
+fn huge_file_spec(dir: &Path, timeout: Option<&str>) -> (PathBuf, PathBuf) {
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::write(root.join("data/a.txt"), "first file\n").unwrap();
+    let f = std::fs::File::create(root.join("data/big.img")).unwrap();
+    f.set_len(6 << 30).unwrap();
+    let timeout = timeout.map_or(String::new(), |t| format!("    timeout: {t}\n"));
+    let spec = dir.join("huge.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name: huge
+artifacts:
+  - {{name: system, collect: system}}
+  - name: big
+{timeout}    collect:
+      files:
+        patterns: [/data/a.txt, /data/big.img]
+        max_file_size: 8GiB
+        max_total_size: 8GiB
+  - {{name: connections, collect: connections}}
+  - {{name: system_after, collect: system}}
+"
+        ),
+    )
+    .unwrap();
+    (spec, root)
+}
+
+fn entry<'a>(m: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {m:#}"))
+}
+
+/// The archive entry of a files artifact.
+fn archive<'a>(m: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    let path = format!("artifacts/{name}.tar.zst");
+    m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == path.as_str())
+        .unwrap_or_else(|| panic!("no {path} in {m:#}"))
+}
+
+#[test]
+fn deadline_inside_a_huge_file_ends_the_run_in_time_with_the_archive_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (spec, root) = huge_file_spec(tmp.path(), None);
+    let out_dir = tmp.path().join("out");
+    let t0 = Instant::now();
+    let out = vestige(&[
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--deadline",
+        "3s",
+        "--imds-timeout",
+        "100ms",
+    ]);
+    let took = t0.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(took < Duration::from_millis(3000 + 2000), "took {took:?}");
+    let s = summary(&out);
+    assert_eq!(s["interrupted"], "deadline reached", "{s}");
+    let m = manifest(Path::new(s["location"].as_str().unwrap()));
+    assert_eq!(entry(&m, "system")["status"], "ok");
+    // The index of what was walked, and the archive, which ends inside the huge file.
+    let big = entry(&m, "big");
+    assert_eq!(big["status"], "partial", "{big}");
+    // The small file is indexed; the huge one, cut short, is named by the archive's entry.
+    assert_eq!(big["records"], 1, "{big}");
+    assert!(
+        big["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped at the run's deadline"),
+        "{big}"
+    );
+    let tar = archive(&m, "big");
+    assert_eq!(tar["status"], "partial", "{tar}");
+    let why = tar["error"].as_str().unwrap();
+    assert!(why.contains("deadline"), "{tar}");
+    assert!(
+        why.contains("ends inside the member of /data/big.img"),
+        "{tar}"
+    );
+    for later in ["connections", "system_after"] {
+        let e = entry(&m, later);
+        assert_eq!(e["status"], "skipped", "{e}");
+        assert!(e["error"].as_str().unwrap().contains("deadline"), "{e}");
+    }
+    let v = vestige(&["verify", s["location"].as_str().unwrap()]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+}
+
+#[test]
+fn artifact_timeout_inside_a_huge_file_moves_on_to_the_next_artifact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (spec, root) = huge_file_spec(tmp.path(), Some("2s"));
+    let out_dir = tmp.path().join("out");
+    let t0 = Instant::now();
+    let out = vestige(&[
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--imds-timeout",
+        "100ms",
+    ]);
+    let took = t0.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let s = summary(&out);
+    assert!(s["interrupted"].is_null(), "{s}");
+    let m = manifest(Path::new(s["location"].as_str().unwrap()));
+    let big = entry(&m, "big");
+    assert_eq!(big["status"], "partial", "{big}");
+    assert_eq!(
+        big["error"], "timed out after 2s (the artifact's timeout)",
+        "{big}"
+    );
+    let tar = archive(&m, "big");
+    assert_eq!(tar["status"], "partial", "{tar}");
+    let why = tar["error"].as_str().unwrap();
+    assert!(why.contains("timed out after 2s"), "{tar}");
+    assert!(
+        why.contains("ends inside the member of /data/big.img"),
+        "{tar}"
+    );
+    for later in ["system", "connections", "system_after"] {
+        let e = entry(&m, later);
+        assert_eq!(e["status"], "ok", "{e}");
+        assert!(e["records"].as_u64().unwrap() > 0, "{e}");
+    }
+    let v = vestige(&["verify", s["location"].as_str().unwrap()]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+}

@@ -230,13 +230,19 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
             break;
         }
     }
+    // A stop says why (the artifact's timeout, the run's deadline, a signal).
+    let why = match &result {
+        Ok(()) => String::new(),
+        Err(CollectError::Cancelled) => out.stop_reason(),
+        Err(e) => e.to_string(),
+    };
     let (status, error) = match (&result, &w.unfinished) {
         (Ok(()), _) => (Status::Ok, None),
-        (Err(e), None) => (Status::Partial, Some(format!("archive incomplete: {e}"))),
-        (Err(e), Some(path)) => (
+        (Err(_), None) => (Status::Partial, Some(format!("archive incomplete: {why}"))),
+        (Err(_), Some(path)) => (
             Status::Partial,
             Some(format!(
-                "archive incomplete: {e}; it ends inside the member of {}",
+                "archive incomplete: {why}; it ends inside the member of {}",
                 String::from_utf8_lossy(path)
             )),
         ),

@@ -369,6 +369,8 @@ pub struct Output {
     warnings: Vec<String>,
     warning_count: u64,
     cancel: Arc<AtomicBool>,
+    /// Why the run asked to stop (set before `cancel`), for messages about what it cut short.
+    stop_reason: Arc<Mutex<Option<String>>>,
 }
 
 impl Output {
@@ -394,7 +396,23 @@ impl Output {
             warnings: Vec::new(),
             warning_count: 0,
             cancel,
+            stop_reason: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// Shares the cell where the run writes why it stops this collector.
+    pub fn with_stop_reason(mut self, reason: Arc<Mutex<Option<String>>>) -> Self {
+        self.stop_reason = reason;
+        self
+    }
+
+    /// Why the run asked this collector to stop (`cancelled` when it did not say).
+    pub fn stop_reason(&self) -> String {
+        self.stop_reason
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .unwrap_or_else(|| CollectError::Cancelled.to_string())
     }
 
     /// Appends a record. Fails with [`CollectError::Cancelled`] once the run asks to stop.

@@ -777,3 +777,115 @@ fn endpoint_down_at_start_with_fallback_lands_locally_and_verifies() {
     let v = run(&["verify", location.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
 }
+
+#[test]
+fn sigterm_mid_collection_still_uploads_a_manifest_marking_the_rest_skipped() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    // 300 slow artifacts: each probes 400,000 pids.
+    let spec = tmp.path().join("slow.yaml");
+    let mut yaml = String::from("name: slow\nartifacts:\n");
+    for i in 0..300 {
+        yaml.push_str(&format!(
+            "  - name: probe-{i}\n    collect:\n      hidden_processes: {{ max_pid: 400000 }}\n"
+        ));
+    }
+    std::fs::write(&spec, yaml).unwrap();
+    let child = vestige_env(&[
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--quiet",
+        "--imds-timeout",
+        "100ms",
+        "--s3",
+        &format!("s3://{BUCKET}/term"),
+        "--endpoint-url",
+        &moto.endpoint(),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Mid-collection: some artifacts are already in the bucket.
+    let t0 = Instant::now();
+    loop {
+        let listed = moto.list(BUCKET, "term/");
+        let n = listed.as_object().map_or(0, |o| o.len());
+        if n >= 4 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no uploads: {listed}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(took < Duration::from_secs(10), "stopped after {took:?}");
+    let s = summary(&out);
+    assert_eq!(s["interrupted"], "interrupted by signal", "{s}");
+    let location = s["location"].as_str().unwrap();
+    let prefix = root_prefix(location);
+
+    // The manifest is in the bucket, is the one the summary names, and lists every artifact
+    // of the spec: the ones before the signal ok, the rest skipped.
+    let body = moto.get(BUCKET, &format!("{prefix}manifest.json"));
+    assert_eq!(s["manifest_sha256"], sha256_hex(&body));
+    let m: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(m["collector"]["interrupted"], "interrupted by signal");
+    let probes: Vec<&serde_json::Value> = m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"].as_str().unwrap().starts_with("probe-"))
+        .collect();
+    assert_eq!(probes.len(), 300);
+    let ok = probes.iter().filter(|a| a["status"] == "ok").count();
+    let skipped: Vec<_> = probes.iter().filter(|a| a["status"] == "skipped").collect();
+    assert!(ok >= 3, "{ok} ok");
+    assert!(skipped.len() >= 100, "{} skipped", skipped.len());
+    assert!(
+        skipped
+            .iter()
+            .all(|a| a["error"] == "interrupted by signal"),
+        "{skipped:?}"
+    );
+    // Once skipping starts, the rest is skipped; at most one artifact was cut short between.
+    let first_skipped = probes
+        .iter()
+        .position(|a| a["status"] == "skipped")
+        .unwrap();
+    assert!(
+        first_skipped >= ok && first_skipped <= ok + 1,
+        "{first_skipped} vs {ok}"
+    );
+    assert!(probes[first_skipped..]
+        .iter()
+        .all(|a| a["status"] == "skipped"));
+    // Skipped artifacts have no object; every other one is in the bucket.
+    let listed = moto.list(BUCKET, &prefix);
+    let keys = listed.as_object().unwrap();
+    for a in &probes {
+        match a["path"].as_str() {
+            Some(path) => {
+                assert_ne!(a["status"], "skipped", "{a}");
+                assert!(keys.contains_key(&format!("{prefix}{path}")), "{a}");
+            }
+            None => assert_eq!(a["status"], "skipped", "{a}"),
+        }
+    }
+    let v = run(&["verify", location, "--endpoint-url", &moto.endpoint()]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+}

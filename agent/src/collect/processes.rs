@@ -10,6 +10,7 @@ use crate::procfs::status::Status;
 use crate::procfs::text::{lossy, nul_list};
 use collector_spec::ProcessesOptions;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
@@ -56,8 +57,13 @@ pub struct ProcessRecord {
     pub session: i64,
     pub pgid: i64,
     pub cwd: Option<String>,
+    pub cwd_hex: Option<String>,
     pub root: Option<String>,
+    pub root_hex: Option<String>,
     pub environ: Option<Vec<String>>,
+    /// The environment as stored (redacted entries as `NAME=[redacted]`), NUL-terminated
+    /// entries in hex, when it is not valid UTF-8.
+    pub environ_hex: Option<String>,
     pub environ_truncated: bool,
     pub namespaces: Namespaces,
     pub nspid: Option<Vec<i64>>,
@@ -291,6 +297,8 @@ fn read_process(
     let is_kernel_thread =
         exe_link.is_none() && cmdline_raw.is_empty() && (stat.ppid == 2 || stat.pid == 2);
 
+    let (cwd, cwd_hex) = link(dir, "cwd").map(|b| lossy(&b)).unzip();
+    let (root, root_hex) = link(dir, "root").map(|b| lossy(&b)).unzip();
     let ns = dir.subdir("ns").ok();
     let mut rec = ProcessRecord {
         pid: stat.pid,
@@ -329,9 +337,12 @@ fn read_process(
         tty: tty_name(stat.tty_nr),
         session: stat.session,
         pgid: stat.pgrp,
-        cwd: link(dir, "cwd").map(|b| text_of(&b)),
-        root: link(dir, "root").map(|b| text_of(&b)),
+        cwd,
+        cwd_hex: cwd_hex.flatten(),
+        root,
+        root_hex: root_hex.flatten(),
         environ: None,
+        environ_hex: None,
         environ_truncated: false,
         namespaces: Namespaces {
             pid: ns_inode(ns.as_ref(), "pid"),
@@ -369,12 +380,19 @@ fn read_process(
     if st.opts.environ && !rec.is_collector {
         if let Ok((env, truncated)) = dir.read_capped("environ", DEFAULT_CAP) {
             rec.environ_truncated = truncated;
-            rec.environ = Some(
-                nul_list(&env)
-                    .into_iter()
-                    .map(|kv| redact(st, kv))
-                    .collect(),
-            );
+            let kept: Vec<Cow<'_, [u8]>> = nul_list(&env)
+                .into_iter()
+                .map(|kv| redact(st, kv))
+                .collect();
+            rec.environ = Some(kept.iter().map(|kv| text_of(kv)).collect());
+            if kept.iter().any(|kv| std::str::from_utf8(kv).is_err()) {
+                let mut raw = Vec::with_capacity(env.len());
+                for kv in &kept {
+                    raw.extend_from_slice(kv);
+                    raw.push(0);
+                }
+                rec.environ_hex = Some(hex::encode(raw));
+            }
         }
     }
     Ok(Some((rec, exe_link)))
@@ -392,26 +410,27 @@ fn start_time(st: &State<'_>, ticks: u64) -> Option<String> {
 /// document in its parent shell): their values never enter the evidence, whatever the spec.
 const SIGNING_KEY_VARIABLES: [&str; 2] = [crate::custody::SIGNING_KEY_ENV, "SSM_SigningKey"];
 
-fn redact(st: &State<'_>, kv: &[u8]) -> String {
-    let text = text_of(kv);
-    if let Some((name, _)) = text.split_once('=') {
-        if SIGNING_KEY_VARIABLES.contains(&name) {
-            return format!("{name}=[redacted]");
-        }
-    }
-    if !st.opts.redact_environ {
-        return text;
-    }
-    match text.split_once('=') {
-        Some((name, _))
-            if st
-                .secret_patterns
+/// An environment entry as stored: `NAME=[redacted]` when its value must not be kept (the
+/// signing key always; secret-looking names with `redact_environ`), else the bytes as read.
+fn redact<'a>(st: &State<'_>, kv: &'a [u8]) -> Cow<'a, [u8]> {
+    let Some(eq) = kv.iter().position(|b| *b == b'=') else {
+        return Cow::Borrowed(kv);
+    };
+    let name_bytes = kv.get(..eq).unwrap_or_default();
+    let name = String::from_utf8_lossy(name_bytes);
+    let secret = SIGNING_KEY_VARIABLES.contains(&name.as_ref())
+        || (st.opts.redact_environ && {
+            let upper = name.to_ascii_uppercase();
+            st.secret_patterns
                 .iter()
-                .any(|p| name.to_ascii_uppercase().contains(p.as_str())) =>
-        {
-            format!("{name}=[redacted]")
-        }
-        _ => text,
+                .any(|p| upper.contains(p.as_str()))
+        });
+    if secret {
+        let mut out = name_bytes.to_vec();
+        out.extend_from_slice(b"=[redacted]");
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(kv)
     }
 }
 
@@ -706,6 +725,209 @@ mod tests {
         // Metadata unreadable: only the text is left to go by.
         assert!(exe_unlinked(&pid_dir, b"/bin/x (deleted)", None));
         assert!(!exe_unlinked(&pid_dir, b"/bin/x", None));
+    }
+
+    /// Runs the collector over the real /proc (without hashing or recovering executables)
+    /// and returns the records of `pids`.
+    fn collect_pids(
+        opts: collector_spec::ProcessesOptions,
+        pids: &[u32],
+    ) -> Vec<serde_json::Value> {
+        use crate::collect::{Context, Output};
+        use crate::pipeline::Compression;
+        use crate::sink::dir::DirSink;
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("out");
+        let sink = Arc::new(DirSink::create_root(&root).unwrap());
+        let mut out = Output::open(
+            sink,
+            Compression::Zstd(1),
+            "processes",
+            "processes",
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        let opts = collector_spec::ProcessesOptions {
+            hash_executables: false,
+            recover_executables: false,
+            ..opts
+        };
+        super::collect(&Context::host(), &opts, &mut out).unwrap();
+        out.finish().unwrap();
+        let bytes = std::fs::read(root.join("artifacts/processes.jsonl.zst")).unwrap();
+        let text = zstd::decode_all(&bytes[..]).unwrap();
+        let found: Vec<serde_json::Value> = text
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap())
+            .filter(|r| pids.iter().any(|p| r["pid"] == *p))
+            .collect();
+        assert_eq!(found.len(), pids.len(), "{found:?}");
+        found
+    }
+
+    fn unhex(v: &serde_json::Value) -> Vec<u8> {
+        hex::decode(v.as_str().unwrap_or_else(|| panic!("no hex: {v}"))).unwrap()
+    }
+
+    /// A child whose working directory, root and environment hold bytes that are not UTF-8
+    /// (and a newline): the `*_hex` fields give them back exactly, the text fields lossily.
+    #[test]
+    fn cwd_root_and_environ_keep_their_exact_bytes() {
+        use std::ffi::{CString, OsStr};
+        use std::os::unix::ffi::OsStrExt;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cwd = tmp.path().as_os_str().as_bytes().to_vec();
+        cwd.extend_from_slice(b"/work\xff\xfedir\nline two");
+        std::fs::create_dir(OsStr::from_bytes(&cwd)).unwrap();
+        let mut root = tmp.path().as_os_str().as_bytes().to_vec();
+        root.extend_from_slice(b"/jail\xc3(\n");
+        std::fs::create_dir(OsStr::from_bytes(&root)).unwrap();
+
+        // One child from exec, with the working directory and environment set.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(OsStr::from_bytes(&cwd))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("ODD", OsStr::from_bytes(b"caf\xe9\x80 \n end"))
+            .env("PLAIN", "keep me")
+            .spawn()
+            .unwrap();
+        // One forked child that chroots into a directory with a hostile name and waits. It
+        // calls only async-signal-safe functions between fork and _exit.
+        let root_c = CString::new(root.clone()).unwrap();
+        // SAFETY: the child runs only chroot, chdir, pause and _exit (async-signal-safe);
+        // the parent keeps the pid to kill and reap it below.
+        let jailed = unsafe { libc::fork() };
+        assert!(jailed >= 0, "fork failed");
+        if jailed == 0 {
+            // SAFETY: async-signal-safe system calls in the forked child, which never returns.
+            unsafe {
+                if libc::chroot(root_c.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+                    libc::_exit(1);
+                }
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+
+        let sleeper = child.id();
+        let jailed_pid = u32::try_from(jailed).unwrap();
+        let recs = collect_pids(Default::default(), &[sleeper, jailed_pid]);
+        let _ = child.kill();
+        let _ = child.wait();
+        // SAFETY: plain system calls on the pid of the child forked above.
+        unsafe {
+            libc::kill(jailed, libc::SIGKILL);
+            libc::waitpid(jailed, std::ptr::null_mut(), 0);
+        }
+
+        let rec = recs.iter().find(|r| r["pid"] == sleeper).unwrap();
+        assert_eq!(unhex(&rec["cwd_hex"]), cwd, "{rec}");
+        assert_eq!(rec["cwd"], String::from_utf8_lossy(&cwd).as_ref());
+        assert!(rec["root_hex"].is_null(), "`/` is valid UTF-8: {rec}");
+        assert_eq!(rec["root"], "/");
+        // (Command passes the environment sorted by name.)
+        let want_env = b"ODD=caf\xe9\x80 \n end\0PATH=/usr/bin:/bin\0PLAIN=keep me\0";
+        assert_eq!(unhex(&rec["environ_hex"]), want_env, "{rec}");
+        assert_eq!(
+            rec["environ"],
+            serde_json::json!([
+                String::from_utf8_lossy(b"ODD=caf\xe9\x80 \n end"),
+                "PATH=/usr/bin:/bin",
+                "PLAIN=keep me"
+            ])
+        );
+
+        let rec = recs.iter().find(|r| r["pid"] == jailed_pid).unwrap();
+        assert_eq!(unhex(&rec["root_hex"]), root, "{rec}");
+        assert_eq!(rec["root"], String::from_utf8_lossy(&root).as_ref());
+        assert_eq!(unhex(&rec["cwd_hex"]), root, "its cwd is its root: {rec}");
+    }
+
+    /// `redact_environ: true` replaces the values of secret-looking variables, in the text and
+    /// in the hex, and keeps every other variable as it is.
+    #[test]
+    fn redact_environ_hides_secret_values_and_keeps_the_rest() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env_clear()
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("db_password", "hunter2")
+            .env("GITHUB_TOKEN", "ghp_example")
+            .env("HOME", "/root")
+            .env("LANG", OsStr::from_bytes(b"C.\xff"))
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let pid = child.id();
+        let kept = collect_pids(Default::default(), &[pid]);
+        let redacted = collect_pids(
+            collector_spec::ProcessesOptions {
+                redact_environ: true,
+                ..Default::default()
+            },
+            &[pid],
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+
+        let env_of = |recs: &[serde_json::Value]| -> Vec<String> {
+            recs[0]["environ"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let lang = String::from_utf8_lossy(b"LANG=C.\xff").into_owned();
+        // By default, evidence keeps the values (Command passes them sorted by name).
+        assert_eq!(
+            env_of(&kept),
+            vec![
+                format!("AWS_SECRET_ACCESS_KEY={secret}"),
+                "GITHUB_TOKEN=ghp_example".into(),
+                "HOME=/root".into(),
+                lang.clone(),
+                "db_password=hunter2".into(),
+            ]
+        );
+        assert_eq!(
+            env_of(&redacted),
+            vec![
+                "AWS_SECRET_ACCESS_KEY=[redacted]".to_owned(),
+                "GITHUB_TOKEN=[redacted]".into(),
+                "HOME=/root".into(),
+                lang,
+                "db_password=[redacted]".into(),
+            ]
+        );
+        // The exact bytes are kept for the invalid UTF-8, without the redacted values.
+        let raw = unhex(&redacted[0]["environ_hex"]);
+        assert_eq!(
+            raw,
+            b"AWS_SECRET_ACCESS_KEY=[redacted]\0GITHUB_TOKEN=[redacted]\0HOME=/root\0LANG=C.\xff\0db_password=[redacted]\0"
+        );
+        let all = serde_json::to_string(&redacted[0]).unwrap();
+        for value in [secret, "hunter2", "ghp_example"] {
+            assert!(!all.contains(value), "{value} in {all}");
+            assert!(
+                !all.contains(&hex::encode(value)),
+                "{value} in hex in {all}"
+            );
+        }
     }
 
     #[test]

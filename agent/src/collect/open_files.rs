@@ -1,6 +1,7 @@
 //! `open_files`: one record per file descriptor of every process.
 
 use super::{per_process, push_record, CollectError, Context, Output, ProcessLines};
+use crate::procfs::fdinfo::FdInfo;
 use crate::procfs::pid_dir::{FdEntry, PidDir};
 use crate::procfs::read::is_gone;
 use crate::procfs::text::lossy;
@@ -92,18 +93,10 @@ fn fd_lines(
     let mut name = itoa::Buffer::new();
     for entry in table {
         let fd = entry.fd;
-        let (mut pos, mut flags) = (None, None);
-        if let Some(d) = fdinfo {
-            if let Ok(info) = d.read_small(name.format(fd)) {
-                for line in String::from_utf8_lossy(&info).lines() {
-                    if let Some(v) = line.strip_prefix("pos:") {
-                        pos = v.trim().parse().ok();
-                    } else if let Some(v) = line.strip_prefix("flags:") {
-                        flags = Some(v.trim().to_owned());
-                    }
-                }
-            }
-        }
+        let FdInfo { pos, flags } = fdinfo
+            .and_then(|d| d.read_small(name.format(fd)).ok())
+            .map(|info| FdInfo::parse(&info))
+            .unwrap_or_default();
         let raw = entry.target.as_deref().unwrap_or_default();
         let (text, hex) = match &entry.target {
             Some(t) => {

@@ -6,7 +6,10 @@
 //! or host quirk turns up, its file goes into the corpus. `VESTIGE_FUZZ_CASES` sets the cases
 //! per corpus file (default 300); CI also runs a longer bounded pass.
 
-use super::{cgroup, maps, modules, mountinfo, net, stat::Stat, status::Status, text};
+use super::{
+    cgroup, fdinfo::FdInfo, iomem::Iomem, maps, modules, mountinfo, net, stat::Stat,
+    status::Status, text,
+};
 use proptest::prelude::*;
 
 const REAL_STAT: &[u8] = b"1234 (bash) S 1000 1234 1234 34816 5678 4194304 2000 30000 0 3 10 5 40 20 20 0 1 0 98765 12345678 1500 18446744073709551615 1 1 0 0 0 0 65536 3670020 1266777851 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
@@ -30,6 +33,8 @@ fn all_parsers(b: &[u8]) {
     let _ = text::lossy(b);
     let _ = text::nul_list(b);
     let _ = crate::collect::UserNames::parse(b);
+    let _ = Iomem::from_bytes(b).ram_bytes();
+    let _ = FdInfo::parse(b);
 }
 
 /// A real file with bytes flipped, inserted and cut at random places.
@@ -68,6 +73,8 @@ const CORPUS: &[(&str, &[u8])] = &[
     ("os-release", include_bytes!("corpus/os-release")),
     ("passwd", include_bytes!("corpus/passwd")),
     ("wtmp", include_bytes!("corpus/wtmp")),
+    ("iomem", include_bytes!("corpus/iomem")),
+    ("fdinfo", include_bytes!("corpus/fdinfo")),
 ];
 
 /// Every parser of host-provided bytes, the /proc ones and the rest.
@@ -166,6 +173,10 @@ fn corpus_files_parse_to_something() {
     assert!(!crate::collect::system::parse_routes(get("net_route")).is_empty());
     assert!(!crate::collect::system::parse_os_release(get("os-release")).is_empty());
     assert_eq!(crate::utmp::parse_all(get("wtmp")).0.len(), 2);
+    let iomem = Iomem::from_bytes(get("iomem"));
+    assert_eq!(iomem.malformed, 0);
+    assert!(!iomem.ram.is_empty() && iomem.ram_bytes() > 0, "{iomem:?}");
+    assert!(FdInfo::parse(get("fdinfo")).pos.is_some());
 }
 
 proptest! {

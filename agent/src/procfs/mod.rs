@@ -5,6 +5,7 @@
 //! files may be truncated or vanish mid-read. Parsers return `None`/errors, never panic.
 
 pub mod cgroup;
+pub mod fdinfo;
 pub mod iomem;
 pub mod kcore;
 pub mod maps;

@@ -473,9 +473,22 @@ fn collect(args: CollectArgs) -> ExitCode {
                 Some(d) => eprintln!("vestige: collection failed: {e}\nvestige: {d}"),
                 None => eprintln!("vestige: collection failed: {e}"),
             }
+            let (collection_id, location) = match &e {
+                run::RunError::Manifest {
+                    collection_id,
+                    location,
+                    ..
+                } => (Some(collection_id), Some(location)),
+                run::RunError::Sink(_) => (None, None),
+            };
             println!(
                 "{}",
-                serde_json::json!({"error": e.to_string(), "detail": detail, "manifest_sha256": null})
+                crate::summary::failure_line(
+                    collection_id.map(String::as_str),
+                    location.map(String::as_str),
+                    &e.to_string(),
+                    detail.as_deref(),
+                )
             );
             1
         }

@@ -31,8 +31,15 @@ pub enum RunError {
     #[error("cannot open the destination: {0}")]
     Sink(String),
     /// The manifest could not be stored.
-    #[error("cannot store the manifest: {0}")]
-    Manifest(String),
+    #[error("cannot store the manifest: {message}")]
+    Manifest {
+        /// What failed.
+        message: String,
+        /// The collection whose manifest is missing.
+        collection_id: String,
+        /// Its collection root, where whatever was stored before the failure lies.
+        location: String,
+    },
 }
 
 /// What shapes a run besides the spec.
@@ -359,24 +366,27 @@ pub fn collect(
         artifacts: entries,
     };
     manifest.finished_at = timefmt::now_rfc3339();
-    let body =
-        serde_json::to_vec_pretty(&manifest).map_err(|e| RunError::Manifest(e.to_string()))?;
+    let manifest_error = |message: String| RunError::Manifest {
+        message,
+        collection_id: collection_id.clone(),
+        location: sink.location(),
+    };
+    let body = serde_json::to_vec_pretty(&manifest).map_err(|e| manifest_error(e.to_string()))?;
     let mut w = ArtifactWriter::create(sink.as_ref(), MANIFEST_PATH, Compression::None)
-        .map_err(|e| RunError::Manifest(e.to_string()))?;
+        .map_err(|e| manifest_error(e.to_string()))?;
     w.write_raw(&body)
-        .map_err(|e| RunError::Manifest(e.to_string()))?;
-    let fin = w.finish().map_err(|e| RunError::Manifest(e.to_string()))?;
+        .map_err(|e| manifest_error(e.to_string()))?;
+    let fin = w.finish().map_err(|e| manifest_error(e.to_string()))?;
     // The signature, after the manifest and through the same sink: 64 raw bytes over the
     // exact manifest bytes.
     let signature = opts.signing_key.sign(&body);
     let mut w = ArtifactWriter::create(sink.as_ref(), SIGNATURE_PATH, Compression::None)
-        .map_err(|e| RunError::Manifest(format!("signature: {e}")))?;
+        .map_err(|e| manifest_error(format!("signature: {e}")))?;
     w.write_raw(&signature)
-        .map_err(|e| RunError::Manifest(format!("signature: {e}")))?;
+        .map_err(|e| manifest_error(format!("signature: {e}")))?;
     w.finish()
-        .map_err(|e| RunError::Manifest(format!("signature: {e}")))?;
-    sink.close()
-        .map_err(|e| RunError::Manifest(e.to_string()))?;
+        .map_err(|e| manifest_error(format!("signature: {e}")))?;
+    sink.close().map_err(|e| manifest_error(e.to_string()))?;
     progress.finish(&manifest);
     let summary = Summary::new(
         &manifest,

@@ -43,10 +43,7 @@ impl Summary {
     /// Builds the summary of a finished run.
     pub fn new(m: &Manifest, location: &str, manifest_sha256: &str, elapsed: Duration) -> Self {
         let c = m.counts();
-        let mut location = location.to_owned();
-        if location.len() > 1500 {
-            location.truncate(1500);
-        }
+        let location = clip(location, 1500);
         Self {
             collection_id: m.collection_id.clone(),
             host_id: m.host_id.clone(),
@@ -67,5 +64,79 @@ impl Summary {
     /// The JSON line.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+/// The summary line of a run that could not store its manifest (exit 1): the collection and
+/// where what was stored lies (when known), what failed, and the sink's account of what was
+/// and was not stored. Long texts are cut (with `…`) so the line stays under
+/// [`MAX_SUMMARY_CHARS`]; stderr carries them whole.
+pub fn failure_line(
+    collection_id: Option<&str>,
+    location: Option<&str>,
+    error: &str,
+    detail: Option<&str>,
+) -> String {
+    serde_json::json!({
+        "collection_id": collection_id,
+        "location": location.map(|l| clip(l, 500)),
+        "manifest_sha256": null,
+        "error": clip(error, 600),
+        "detail": detail.map(|d| clip(d, 1000)),
+    })
+    .to_string()
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, ending in `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", text.get(..end).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_line_stays_under_the_limit_and_cuts_at_characters() {
+        let long = "é".repeat(5000);
+        let line = failure_line(
+            Some("20261204T153000Z-3f9a1c2b"),
+            Some(&long),
+            &long,
+            Some(&long),
+        );
+        assert!(line.chars().count() <= MAX_SUMMARY_CHARS, "{}", line.len());
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["collection_id"], "20261204T153000Z-3f9a1c2b");
+        assert!(v["manifest_sha256"].is_null());
+        let detail = v["detail"].as_str().unwrap();
+        assert!(
+            detail.ends_with('…') && detail.len() <= 1000,
+            "{}",
+            detail.len()
+        );
+        assert!(detail.trim_end_matches('…').chars().all(|c| c == 'é'));
+
+        let short = failure_line(None, None, "cannot open the destination: x", None);
+        let v: serde_json::Value = serde_json::from_str(&short).unwrap();
+        assert!(v["collection_id"].is_null() && v["location"].is_null() && v["detail"].is_null());
+        assert_eq!(v["error"], "cannot open the destination: x");
+    }
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_at_a_boundary() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcdef", 5), "ab…");
+        // 'é' is two bytes: never split.
+        assert_eq!(clip("ééé", 5), "é…");
+        assert_eq!(clip("ééé", 4), "…");
+        assert_eq!(clip("ééé", 6), "ééé");
     }
 }

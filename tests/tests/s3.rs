@@ -711,6 +711,13 @@ fn endpoint_down_at_start_fails_naming_what_was_not_uploaded() {
     assert_no_secrets("stderr", &out.stderr);
     let s = summary(&out);
     assert!(s["manifest_sha256"].is_null(), "{s}");
+    // The collection and where it was meant to go are named, for a retry or a cleanup.
+    let location = s["location"].as_str().unwrap();
+    assert!(location.starts_with(&format!("s3://{BUCKET}/down/")), "{s}");
+    assert!(
+        location.ends_with(&format!("/{}", s["collection_id"].as_str().unwrap())),
+        "{s}"
+    );
     let detail = s["detail"].as_str().unwrap_or_default();
     assert!(
         detail.contains("not uploaded: ") && detail.contains("manifest.json"),

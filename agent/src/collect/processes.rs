@@ -820,15 +820,23 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(300));
 
         let sleeper = child.id();
+        /// Kills and reaps the forked child, also when an assertion fails first.
+        struct Reap(libc::pid_t);
+        impl Drop for Reap {
+            fn drop(&mut self) {
+                // SAFETY: plain system calls on the pid of the child forked by this test.
+                unsafe {
+                    libc::kill(self.0, libc::SIGKILL);
+                    libc::waitpid(self.0, std::ptr::null_mut(), 0);
+                }
+            }
+        }
+        let reap = Reap(jailed);
         let jailed_pid = u32::try_from(jailed).unwrap();
         let recs = collect_pids(Default::default(), &[sleeper, jailed_pid]);
         let _ = child.kill();
         let _ = child.wait();
-        // SAFETY: plain system calls on the pid of the child forked above.
-        unsafe {
-            libc::kill(jailed, libc::SIGKILL);
-            libc::waitpid(jailed, std::ptr::null_mut(), 0);
-        }
+        drop(reap);
 
         let rec = recs.iter().find(|r| r["pid"] == sleeper).unwrap();
         assert_eq!(unhex(&rec["cwd_hex"]), cwd, "{rec}");

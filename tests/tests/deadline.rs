@@ -417,6 +417,31 @@ fn archive<'a>(m: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no {path} in {m:#}"))
 }
 
+/// The index record of the file the stop cut short.
+fn cut_short(coll: &Path) -> serde_json::Value {
+    let recs = e2e::records(coll, "artifacts/big.jsonl.zst");
+    let first = recs.iter().find(|r| r["path"] == "/data/a.txt").unwrap();
+    assert_eq!(first["status"], "ok", "{first}");
+    let rec = recs
+        .iter()
+        .find(|r| r["path"] == "/data/big.img")
+        .unwrap_or_else(|| panic!("{recs:?}"))
+        .clone();
+    assert_eq!(rec["status"], "stopped_while_read", "{rec}");
+    assert_eq!(rec["size"], 6u64 << 30, "{rec}");
+    assert!(rec["sha256"].is_null(), "{rec}");
+    let stored = rec["stored_bytes"].as_u64().unwrap();
+    assert!(stored > 0 && stored < 6 << 30, "{rec}");
+    assert!(
+        rec["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{stored} of {} bytes stored", 6u64 << 30)),
+        "{rec}"
+    );
+    rec
+}
+
 #[test]
 fn deadline_inside_a_huge_file_ends_the_run_in_time_with_the_archive_partial() {
     let tmp = tempfile::tempdir().unwrap();
@@ -447,8 +472,8 @@ fn deadline_inside_a_huge_file_ends_the_run_in_time_with_the_archive_partial() {
     // The index of what was walked, and the archive, which ends inside the huge file.
     let big = entry(&m, "big");
     assert_eq!(big["status"], "partial", "{big}");
-    // The small file is indexed; the huge one, cut short, is named by the archive's entry.
-    assert_eq!(big["records"], 1, "{big}");
+    // Both files are indexed: the huge one as cut short, with how much of it was stored.
+    assert_eq!(big["records"], 2, "{big}");
     assert!(
         big["error"]
             .as_str()
@@ -463,6 +488,14 @@ fn deadline_inside_a_huge_file_ends_the_run_in_time_with_the_archive_partial() {
     assert!(
         why.contains("ends inside the member of /data/big.img"),
         "{tar}"
+    );
+    let rec = cut_short(Path::new(s["location"].as_str().unwrap()));
+    assert!(
+        rec["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped at the run's deadline"),
+        "{rec}"
     );
     for later in ["connections", "system_after"] {
         let e = entry(&m, later);
@@ -515,6 +548,14 @@ fn artifact_timeout_inside_a_huge_file_moves_on_to_the_next_artifact() {
     assert!(
         why.contains("ends inside the member of /data/big.img"),
         "{tar}"
+    );
+    let rec = cut_short(Path::new(s["location"].as_str().unwrap()));
+    assert!(
+        rec["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out after 2s"),
+        "{rec}"
     );
     for later in ["system", "connections", "system_after"] {
         let e = entry(&m, later);

@@ -69,7 +69,8 @@ pub struct FileRecord {
     /// Target text of a symbolic link.
     pub link_target: Option<String>,
     pub link_target_hex: Option<String>,
-    /// `ok`, `truncated_at_cap`, `changed_while_read`, `read_error`, `skipped_fifo`,
+    /// `ok`, `truncated_at_cap`, `changed_while_read`, `read_error`, `stopped_while_read`,
+    /// `skipped_fifo`,
     /// `skipped_device`, `skipped_socket`, `skipped_loop`, `skipped_permission`,
     /// `skipped_total_cap`, `skipped_depth`, `vanished`, `error`.
     pub status: &'static str,
@@ -634,12 +635,28 @@ impl Walker<'_> {
         let (hash, read_problem) = match copied {
             Ok(x) => x,
             Err(e) => {
+                let stored = want.saturating_sub(self.tar.owed());
                 // Keep the archive well-formed for what was already stored when that is cheap;
                 // a stop inside a large file must not spend minutes writing zeros.
-                if self.tar.owed() <= FILL_ON_STOP_MAX {
-                    let _ = self.tar.fill_zeros();
+                let rest = if self.tar.owed() <= FILL_ON_STOP_MAX && self.tar.fill_zeros().is_ok() {
+                    "the rest of its member is zeros"
                 } else {
                     self.unfinished = Some(node.shown.clone());
+                    "the archive ends inside its member"
+                };
+                // The index names the file the stop cut short (no hash: it was not read whole).
+                if matches!(e, CollectError::Cancelled) && self.recorded.insert(node.shown.clone())
+                {
+                    let rec = FileRecord {
+                        member: Some(String::from_utf8_lossy(&member_name).into_owned()),
+                        stored_bytes: Some(stored),
+                        error: Some(format!(
+                            "{}: {stored} of {want} bytes stored; {rest}",
+                            out.stop_reason()
+                        )),
+                        ..FileRecord::new(&node.shown, "stopped_while_read").with_stat(&st)
+                    };
+                    let _ = out.record_at_stop(&rec);
                 }
                 return Err(e);
             }

@@ -422,6 +422,16 @@ impl Output {
         Ok(())
     }
 
+    /// Appends a record even after the run asked to stop: only for the one record that says
+    /// what the stop cut short (a file archived in part), so the index names it.
+    pub fn record_at_stop<T: Serialize + ?Sized>(
+        &mut self,
+        record: &T,
+    ) -> Result<(), CollectError> {
+        self.records.write(record)?;
+        Ok(())
+    }
+
     /// Appends `count` records serialized by [`push_record`]. Fails with
     /// [`CollectError::Cancelled`] once the run asks to stop.
     pub fn record_lines(&mut self, lines: &[u8], count: u64) -> Result<(), CollectError> {

@@ -4,14 +4,14 @@
 # (/usr/bin/time -v) as a Markdown table. The SNTP skew check is off (--time-source none): off
 # EC2 nothing answers 169.254.169.123 and the run would wait up to --time-timeout for it.
 #
-# Usage: [VESTIGE_BIN=path] bench/volatile.sh [ZOO_SIZES...]   (default: 0 500 2000 5000; root)
+# Usage: [VESTIGE_BIN=path] bench/volatile.sh [ZOO_SIZES...]   (default: 0 30 500 2000 5000; root)
 # With a C compiler it also times bench/proc_floor.c on the same host: the /proc reads alone
 # (no parsing, hashing or compression), the floor any /proc collector pays.
 # Needs: hyperfine, python3, /usr/bin/time (Debian: apt-get install hyperfine time; cc optional)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
-[ ${#sizes[@]} -gt 0 ] || sizes=(0 500 2000 5000)
+[ ${#sizes[@]} -gt 0 ] || sizes=(0 30 500 2000 5000)
 # VESTIGE_BIN picks a binary already built (e.g. the static one from packaging/build-static.sh).
 bin=${VESTIGE_BIN:-}
 if [ -z "$bin" ]; then

@@ -73,6 +73,12 @@ struct CollectArgs {
     /// the CPUs available, at most 4. The zstd worker and the S3 client add their own.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
+    /// Most artifacts collected at once, in spec order (1: strictly one after another).
+    /// Record collectors overlap, so one's last records are stored while the next reads;
+    /// file groups and memory dumps always run alone.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=8))]
+    parallel_artifacts: u16,
     /// Never draw progress, even on a terminal.
     #[arg(long)]
     quiet: bool,
@@ -452,6 +458,7 @@ fn collect(args: CollectArgs) -> ExitCode {
         threads: args
             .threads
             .map_or_else(crate::collect::default_threads, usize::from),
+        parallel_artifacts: usize::from(args.parallel_artifacts),
         recipients: (!recipients.is_empty()).then(|| Arc::new(recipients)),
         signing_key: Arc::new(signing_key),
         invocation: crate::manifest::Invocation::from_env(),

@@ -10,6 +10,8 @@ pub struct Progress {
     total: usize,
     index: usize,
     started: Instant,
+    /// Artifacts under way: their number and name.
+    running: Vec<(usize, String)>,
 }
 
 impl Progress {
@@ -20,21 +22,33 @@ impl Progress {
             total,
             index: 0,
             started: Instant::now(),
+            running: Vec::new(),
         }
     }
 
-    /// An artifact starts.
-    pub fn start(&mut self, name: &str) {
+    /// An artifact starts; returns its number, for [`Progress::done`].
+    pub fn start(&mut self, name: &str) -> usize {
         self.index += 1;
-        if self.terminal {
+        self.running.push((self.index, name.to_owned()));
+        self.draw_running();
+        tracing::debug!(artifact = name, "collecting");
+        self.index
+    }
+
+    /// The line of the artifacts under way (on a terminal).
+    fn draw_running(&self) {
+        if !self.terminal {
+            return;
+        }
+        if let Some((first, _)) = self.running.first() {
+            let names: Vec<&str> = self.running.iter().map(|(_, n)| n.as_str()).collect();
             let _ = write!(
                 std::io::stderr(),
-                "\r\x1b[2K[{}/{}] {name} ...",
-                self.index,
-                self.total
+                "\r\x1b[2K[{first}/{}] {} ...",
+                self.total,
+                names.join(", ")
             );
         }
-        tracing::debug!(artifact = name, "collecting");
     }
 
     /// An artifact was skipped.
@@ -50,10 +64,12 @@ impl Progress {
         } else {
             tracing::warn!(artifact = name, reason = why, "skipped");
         }
+        self.draw_running();
     }
 
-    /// An artifact finished.
-    pub fn done(&mut self, e: &ArtifactEntry) {
+    /// An artifact finished; `position` is what [`Progress::start`] returned for it.
+    pub fn done(&mut self, e: &ArtifactEntry, position: usize) {
+        self.running.retain(|(i, _)| *i != position);
         let ms = e.duration_ms.unwrap_or(0);
         let records = e.records.unwrap_or(0);
         if self.terminal {
@@ -64,7 +80,7 @@ impl Progress {
             let _ = writeln!(
                 std::io::stderr(),
                 "\r\x1b[2K[{}/{}] {}: {records} records, {} bytes stored, {ms} ms — {status}",
-                self.index,
+                position,
                 self.total,
                 e.name,
                 e.stored_bytes.unwrap_or(0)
@@ -74,6 +90,7 @@ impl Progress {
         } else {
             tracing::warn!(artifact = %e.name, status = ?e.status, error = e.error.as_deref().unwrap_or(""), "collected with problems");
         }
+        self.draw_running();
     }
 
     /// The run finished.

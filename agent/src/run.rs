@@ -59,6 +59,9 @@ pub struct RunOptions {
     pub root: Option<std::path::PathBuf>,
     /// Most threads one collector may use.
     pub threads: usize,
+    /// Most artifacts collected at once (1: one after another). Record collectors overlap;
+    /// file groups and memory dumps always run alone.
+    pub parallel_artifacts: usize,
     /// age recipients every artifact is encrypted to; `None` (or empty) stores them readable.
     pub recipients: Option<Arc<Recipients>>,
     /// The key the manifest is signed with (the team's, or an ephemeral one).
@@ -208,19 +211,63 @@ pub fn collect(
     let spec_stored = spec_entry.path.clone();
     entries.push(spec_entry);
 
-    for artifact in &spec.spec.artifacts {
+    // Artifacts start in spec order (most volatile first). Up to `parallel_artifacts` record
+    // collectors run at once, so one's serial tail (its last records hashed, compressed and
+    // stored) overlaps the next one's reading; see [`may_start`].
+    let n = spec.spec.artifacts.len();
+    let mut results: Vec<Vec<ArtifactEntry>> = vec![Vec::new(); n];
+    let mut running: Vec<(usize, &'static str)> = Vec::new();
+    let (done_tx, done_rx) = mpsc::channel::<Finished>();
+    let mut on_done = |f: Finished,
+                       results: &mut Vec<Vec<ArtifactEntry>>,
+                       running: &mut Vec<(usize, &'static str)>,
+                       interrupted: &mut Option<String>,
+                       progress: &mut Progress| {
+        running.retain(|(i, _)| *i != f.index);
+        threads_peak = threads_peak.max(self_threads());
+        if let Some(reason) = f.stopped_by {
+            if reason == Stop::Signal {
+                *interrupted = Some("interrupted by signal".into());
+            } else if interrupted.is_none()
+                && deadline_at.is_some_and(|at| Instant::now() + MANIFEST_RESERVE >= at)
+            {
+                *interrupted = Some("deadline reached".into());
+            }
+        }
+        if let Some(main) = f.entries.last() {
+            progress.done(main, f.position);
+        }
+        if let Some(slot) = results.get_mut(f.index) {
+            *slot = f.entries;
+        }
+    };
+    for (index, artifact) in spec.spec.artifacts.iter().enumerate() {
         let name = artifact.name.as_str();
         let kind = artifact.collect.kind();
+        while !may_start(kind, &running, opts.parallel_artifacts) {
+            match done_rx.recv() {
+                Ok(f) => on_done(
+                    f,
+                    &mut results,
+                    &mut running,
+                    &mut interrupted,
+                    &mut progress,
+                ),
+                Err(_) => running.clear(),
+            }
+        }
         if interrupted.is_none() && opts.stop.load(Ordering::Relaxed) {
             interrupted = Some("interrupted by signal".into());
         }
         if let Some(why) = &interrupted {
-            entries.push(ArtifactEntry::empty(
-                name,
-                kind,
-                Status::Skipped,
-                Some(why.clone()),
-            ));
+            if let Some(slot) = results.get_mut(index) {
+                slot.push(ArtifactEntry::empty(
+                    name,
+                    kind,
+                    Status::Skipped,
+                    Some(why.clone()),
+                ));
+            }
             progress.skipped(name, why);
             continue;
         }
@@ -233,12 +280,14 @@ pub fn collect(
             if left < Duration::from_millis(50) {
                 let why = "deadline reached before this artifact started".to_owned();
                 interrupted = Some("deadline reached".into());
-                entries.push(ArtifactEntry::empty(
-                    name,
-                    kind,
-                    Status::Skipped,
-                    Some(why.clone()),
-                ));
+                if let Some(slot) = results.get_mut(index) {
+                    slot.push(ArtifactEntry::empty(
+                        name,
+                        kind,
+                        Status::Skipped,
+                        Some(why.clone()),
+                    ));
+                }
                 progress.skipped(name, &why);
                 continue;
             }
@@ -247,28 +296,68 @@ pub fn collect(
                 limit = Limit::RunDeadline;
             }
         }
-        progress.start(name);
-        let (mut produced, stopped_by) = run_artifact(
-            &ctx,
-            &sink,
-            &encoding,
-            artifact,
-            (timeout, limit),
-            &opts.stop,
+        let position = progress.start(name);
+        running.push((index, kind));
+        let job = (
+            ctx.clone(),
+            sink.clone(),
+            encoding.clone(),
+            artifact.clone(),
+            opts.stop.clone(),
+            done_tx.clone(),
         );
-        threads_peak = threads_peak.max(self_threads());
-        if let Some(reason) = stopped_by {
-            if reason == Stop::Signal {
-                interrupted = Some("interrupted by signal".into());
-            } else if deadline_at.is_some_and(|at| Instant::now() + MANIFEST_RESERVE >= at) {
-                interrupted = Some("deadline reached".into());
-            }
+        let spawned = std::thread::Builder::new()
+            .name(format!("artifact-{index}"))
+            .spawn(move || {
+                let (ctx, sink, encoding, artifact, stop, done) = job;
+                let (entries, stopped_by) =
+                    run_artifact(&ctx, &sink, &encoding, &artifact, (timeout, limit), &stop);
+                let _ = done.send(Finished {
+                    index,
+                    position,
+                    entries,
+                    stopped_by,
+                });
+            });
+        if let Err(e) = spawned {
+            // No thread for it: run it here, one at a time.
+            tracing::debug!("artifact thread: {e}; running {name} inline");
+            let (entries, stopped_by) = run_artifact(
+                &ctx,
+                &sink,
+                &encoding,
+                artifact,
+                (timeout, limit),
+                &opts.stop,
+            );
+            on_done(
+                Finished {
+                    index,
+                    position,
+                    entries,
+                    stopped_by,
+                },
+                &mut results,
+                &mut running,
+                &mut interrupted,
+                &mut progress,
+            );
         }
-        if let Some(main) = produced.last() {
-            progress.done(main);
-        }
-        entries.append(&mut produced);
     }
+    drop(done_tx);
+    while !running.is_empty() {
+        match done_rx.recv() {
+            Ok(f) => on_done(
+                f,
+                &mut results,
+                &mut running,
+                &mut interrupted,
+                &mut progress,
+            ),
+            Err(_) => break,
+        }
+    }
+    entries.extend(results.into_iter().flatten());
 
     let skew = skew_probe.map_or_else(crate::clock::ClockSkew::disabled, |p| p.finish());
     let mut endpoints = Vec::new();
@@ -407,6 +496,36 @@ fn store_spec(
     w.write_raw(source.as_bytes()).map_err(|e| e.to_string())?;
     let fin = w.finish().map_err(|e| e.to_string())?;
     Ok(ArtifactEntry::stored("spec", "spec", &fin))
+}
+
+/// An artifact's outcome, sent back by the thread that ran it.
+struct Finished {
+    /// Its place in the spec.
+    index: usize,
+    /// Its number on the progress display.
+    position: usize,
+    entries: Vec<ArtifactEntry>,
+    stopped_by: Option<Stop>,
+}
+
+/// Kinds that store bulk bytes (file groups, memory dumps): each runs alone, so their
+/// compression workers and upload buffers never add up with another artifact's.
+fn runs_alone(kind: &str) -> bool {
+    matches!(kind, "files" | "process_memory" | "ram")
+}
+
+/// Whether an artifact of `kind` may start beside the artifacts `running` (their spec
+/// positions and kinds), with at most `parallel` at once. Bulk-byte kinds run alone, and
+/// `open_files` waits for a `connections` still running (it takes the descriptor tables
+/// that one reads).
+fn may_start(kind: &str, running: &[(usize, &'static str)], parallel: usize) -> bool {
+    if running.is_empty() {
+        return true;
+    }
+    let full = running.len() >= parallel.max(1);
+    let bulk = runs_alone(kind) || running.iter().any(|(_, k)| runs_alone(k));
+    let needs_fd_walk = kind == "open_files" && running.iter().any(|(_, k)| *k == "connections");
+    !(full || bulk || needs_fd_walk)
 }
 
 /// Why an artifact stopped before its collector finished.
@@ -622,4 +741,45 @@ pub fn self_peak_rss() -> Option<u64> {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .map(|kib| kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_start;
+
+    #[test]
+    fn record_collectors_overlap_up_to_the_limit() {
+        assert!(may_start("processes", &[], 2));
+        assert!(may_start("connections", &[(0, "processes")], 2));
+        assert!(!may_start(
+            "memory_maps",
+            &[(0, "processes"), (1, "connections")],
+            2
+        ));
+        assert!(!may_start("connections", &[(0, "processes")], 1));
+        // A limit of 0 means one at a time, not none.
+        assert!(may_start("processes", &[], 0));
+        assert!(!may_start("connections", &[(0, "processes")], 0));
+    }
+
+    #[test]
+    fn bulk_byte_kinds_run_alone() {
+        for bulk in ["files", "process_memory", "ram"] {
+            assert!(may_start(bulk, &[], 4));
+            assert!(
+                !may_start(bulk, &[(0, "system")], 4),
+                "{bulk} beside another"
+            );
+            assert!(
+                !may_start("system", &[(0, bulk)], 4),
+                "another beside {bulk}"
+            );
+        }
+    }
+
+    #[test]
+    fn open_files_waits_for_the_descriptor_walk() {
+        assert!(!may_start("open_files", &[(1, "connections")], 4));
+        assert!(may_start("open_files", &[(2, "memory_maps")], 4));
+    }
 }

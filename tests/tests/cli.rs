@@ -199,3 +199,88 @@ fn collector_run_from_tmp_does_not_recover_itself() {
     let own = format!("executable-{}", &me["exe_sha256"].as_str().unwrap()[..16]);
     assert!(!names.contains(&own), "{names:?}");
 }
+
+/// Monotonic start and end (ns, the manifest's `clock_start` and `clock_end`) of each
+/// artifact that was stored, by name.
+fn artifact_spans(root: &std::path::Path) -> std::collections::HashMap<String, (u64, u64)> {
+    let m = e2e::manifest(root);
+    let mut spans = std::collections::HashMap::new();
+    for a in m["artifacts"].as_array().unwrap() {
+        if let (Some(start), Some(end)) = (
+            a["clock_start"]["monotonic_ns"].as_u64(),
+            a["clock_end"]["monotonic_ns"].as_u64(),
+        ) {
+            spans.insert(a["name"].as_str().unwrap().to_owned(), (start, end));
+        }
+    }
+    spans
+}
+
+fn collect_spec(spec: &str, extra: &[&str]) -> std::path::PathBuf {
+    let tmp = tempfile::tempdir().unwrap().keep();
+    let spec_path = tmp.join("s.yaml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let out_dir = tmp.join("out");
+    let mut args = vec![
+        "collect",
+        "--quiet",
+        "--imds-timeout",
+        "100ms",
+        "--time-source",
+        "none",
+        "--spec",
+        spec_path.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = e2e::vestige(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = std::path::PathBuf::from(summary(&out)["location"].as_str().unwrap());
+    let report = e2e::vestige(&["verify", root.to_str().unwrap()]);
+    assert_eq!(report.status.code(), Some(0), "verify: {:?}", report);
+    root
+}
+
+#[test]
+fn record_artifacts_overlap_in_pairs_and_file_groups_run_alone() {
+    // Two record collectors: the second starts while the first is still at work, unless
+    // --parallel-artifacts 1 makes them take turns.
+    let pair = "name: p\nartifacts:\n  - {name: maps, collect: memory_maps}\n  - {name: procs, collect: processes}\n  - {name: sys, collect: system}\n";
+    let root = collect_spec(pair, &[]);
+    let s = artifact_spans(&root);
+    let (maps, procs, sys) = (s["maps"], s["procs"], s["sys"]);
+    assert!(procs.0 < maps.1, "procs started after maps ended: {s:?}");
+    // At most two at once: the third starts after one of the first two ended.
+    assert!(sys.0 >= maps.1.min(procs.1), "{s:?}");
+    let manifest = e2e::manifest(&root);
+    let names: Vec<&str> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        // Executables the host runs from memfd or deleted files are stored beside processes.
+        .filter(|n| !n.starts_with("executable-"))
+        .collect();
+    assert_eq!(names, ["spec", "maps", "procs", "sys"], "spec order kept");
+
+    let root = collect_spec(pair, &["--parallel-artifacts", "1"]);
+    let s = artifact_spans(&root);
+    assert!(s["procs"].0 >= s["maps"].1, "{s:?}");
+    assert!(s["sys"].0 >= s["procs"].1, "{s:?}");
+
+    // A file group waits for the record collector before it and holds the one after it.
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tree.path().join("var/log")).unwrap();
+    std::fs::write(tree.path().join("var/log/a.log"), vec![b'x'; 1 << 20]).unwrap();
+    let spec = "name: f\nartifacts:\n  - {name: maps, collect: memory_maps}\n  - name: logs\n    collect:\n      files:\n        patterns: [\"/var/log/**\"]\n  - {name: sys, collect: system}\n";
+    let root = collect_spec(spec, &["--root", tree.path().to_str().unwrap()]);
+    let s = artifact_spans(&root);
+    assert!(s["logs"].0 >= s["maps"].1, "{s:?}");
+    assert!(s["sys"].0 >= s["logs"].1, "{s:?}");
+}

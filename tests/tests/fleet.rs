@@ -16,6 +16,8 @@ const CASE: &str = "CASE-0042";
 const SINCE: &str = "2026-11-30T00:00:00Z";
 /// The remote address the "connections to an address" hunt looks for.
 const PLANTED_ADDRESS: &str = "198.51.100.23";
+/// The kernel taint planted on one host: P (proprietary), O (out-of-tree), E (unsigned).
+const PLANTED_TAINT: u64 = 1 | 1 << 12 | 1 << 13;
 
 const ZOO_SPEC: &str = "name: fleet-zoo
 artifacts:
@@ -214,7 +216,7 @@ fn hunt_pack_finds_the_planted_rows_and_only_those() {
         zoos.push((name.to_string(), run));
     }
 
-    // Seven quiet hosts, five of them with one thing planted.
+    // Seven quiet hosts, six of them with one thing planted.
     let sleep = "$(readlink -f \"$(command -v sleep)\")";
     let plants: Vec<(&str, String)> = vec![
         (
@@ -261,7 +263,15 @@ time.sleep(300)' &\n\
              mount --bind \"$WORK/etc\" /etc"
                 .to_string(),
         ),
-        ("web-7", String::new()),
+        // The kernel as this host's collector sees it: tainted by a proprietary, out-of-tree,
+        // unsigned module.
+        (
+            "web-7",
+            format!(
+                "printf '{PLANTED_TAINT}\\n' > \"$WORK/tainted\"\n\
+                 mount --bind \"$WORK/tainted\" /proc/sys/kernel/tainted"
+            ),
+        ),
     ];
     let new_login = 1_796_000_000u32; // 2026-11-30T...; after SINCE
     let old_login = 1_700_000_000u32; // 2023-11-14, before SINCE
@@ -424,8 +434,16 @@ time.sleep(300)' &\n\
         .collect();
     assert_eq!(host_pid_set(&rows), want, "{rows:#?}");
 
-    // Kernel taint cannot be planted: the query must agree with the records themselves.
+    // Kernel taint: web-7's collector read the planted value through a bind mount over
+    // /proc/sys/kernel/tainted; every other host read this machine's own value. Modules cannot
+    // be planted (no loadable-module support here), so the module rows must agree with the
+    // records themselves.
     let rows = hunt(&case_dir, "kernel_taint.sql", &[]);
+    let real_taint: u64 = std::fs::read_to_string("/proc/sys/kernel/tainted")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let mut want = BTreeSet::new();
     for m in &manifests {
         let root = m.parent().unwrap();
@@ -436,10 +454,16 @@ time.sleep(300)' &\n\
             .unwrap()
             .to_str()
             .unwrap();
-        for r in e2e::artifact_records(root, "system") {
-            if r["tainted"].as_u64().unwrap_or(0) != 0 {
-                want.insert((host.to_string(), "kernel".to_string()));
-            }
+        let expected = if host == "web-7" {
+            PLANTED_TAINT
+        } else {
+            real_taint
+        };
+        let system = e2e::artifact_records(root, "system");
+        assert_eq!(system.len(), 1, "{host}");
+        assert_eq!(system[0]["tainted"], expected, "{host}");
+        if expected != 0 {
+            want.insert((host.to_string(), "kernel".to_string()));
         }
         for r in e2e::artifact_records(root, "kernel_modules") {
             if r["taint"].as_str().is_some_and(|t| !t.is_empty())
@@ -459,6 +483,29 @@ time.sleep(300)' &\n\
         })
         .collect();
     assert_eq!(got, want, "{rows:#?}");
+    let kernel_hosts: BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r["source"] == "kernel")
+        .map(|r| r["host_id"].as_str().unwrap())
+        .collect();
+    if real_taint == 0 {
+        assert_eq!(kernel_hosts, BTreeSet::from(["web-7"]), "{rows:#?}");
+    } else {
+        assert!(kernel_hosts.contains("web-7"), "{rows:#?}");
+    }
+    let web7 = rows
+        .iter()
+        .find(|r| r["host_id"] == "web-7" && r["source"] == "kernel")
+        .unwrap();
+    assert_eq!(web7["taint"], PLANTED_TAINT.to_string());
+    let detail = web7["detail"].as_str().unwrap();
+    for flag in [
+        "P: proprietary module loaded",
+        "O: externally-built (out-of-tree) module loaded",
+        "E: unsigned module loaded",
+    ] {
+        assert!(detail.contains(flag), "{flag} not in {detail}");
+    }
 }
 
 #[test]

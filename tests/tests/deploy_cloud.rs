@@ -167,6 +167,216 @@ fn evidence_bucket_locks_encrypts_and_scopes_writes_per_instance() {
     }
 }
 
+/// The instance may read the one tools object it is given (no wildcard, nothing when no object
+/// is given); the operator policy sends only the vestige documents and the Distributor
+/// installer, starts only the incident runbook, and passes only the given automation role.
+#[test]
+fn evidence_stack_grants_the_tools_object_and_the_vestige_documents_only() {
+    let t = yaml_file(TEMPLATES[0]);
+    let p = &t["Parameters"];
+    let r = &t["Resources"];
+
+    let tools = p["ToolsObjectArn"]["AllowedPattern"].as_str().unwrap();
+    assert_eq!(p["ToolsObjectArn"]["Default"], "");
+    for good in [
+        "",
+        "arn:aws:s3:::tools-bucket/vestige/0.1.0/vestige",
+        "arn:aws-cn:s3:::tools.example/vestige",
+    ] {
+        assert!(full_match(tools, good), "{good:?}");
+    }
+    for bad in [
+        "arn:aws:s3:::tools-bucket/*",
+        "arn:aws:s3:::tools-bucket/vestige/*/vestige",
+        "arn:aws:s3:::tools-bucket",
+        "arn:aws:s3:::tools-bucket/",
+        "arn:aws:s3:::*/vestige",
+        "s3://tools-bucket/vestige",
+    ] {
+        assert!(!full_match(tools, bad), "{bad:?} passes {tools}");
+    }
+    assert_eq!(
+        t["Conditions"]["GrantToolsRead"],
+        json!({"!Not": [{"!Equals": [{"!Ref": "ToolsObjectArn"}, ""]}]})
+    );
+    let read = &r["ToolsReadPolicy"];
+    assert_eq!(read["Type"], "AWS::IAM::ManagedPolicy");
+    assert_eq!(read["Condition"], "GrantToolsRead");
+    let st = statements(&read["Properties"]["PolicyDocument"]);
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0]["Effect"], "Allow");
+    assert_eq!(as_list(&st[0]["Action"]), ["s3:GetObject"]);
+    assert_eq!(st[0]["Resource"], json!({"!Ref": "ToolsObjectArn"}));
+    assert!(st[0].get("Condition").is_none());
+    let attached = r["InstanceRole"]["Properties"]["ManagedPolicyArns"]
+        .as_array()
+        .unwrap();
+    assert!(
+        attached.contains(&json!({"!If": ["GrantToolsRead", {"!Ref": "ToolsReadPolicy"}, {"!Ref": "AWS::NoValue"}]})),
+        "{attached:?}"
+    );
+    assert_eq!(
+        t["Outputs"]["ToolsReadPolicyArn"]["Condition"],
+        "GrantToolsRead"
+    );
+
+    // The operator policy, attached to the responder role.
+    let op = &r["OperatorPolicy"];
+    assert_eq!(op["Type"], "AWS::IAM::ManagedPolicy");
+    assert!(r["ResponderRole"]["Properties"]["ManagedPolicyArns"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"!Ref": "OperatorPolicy"})));
+    let st = statements(&op["Properties"]["PolicyDocument"]);
+    let by_sid = |sid: &str| -> &Value {
+        st.iter()
+            .find(|s| s["Sid"] == sid || s["!If"][1]["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    };
+    let mut actions: BTreeSet<String> = BTreeSet::new();
+    for s in &st {
+        let s = if s.get("!If").is_some() {
+            &s["!If"][1]
+        } else {
+            s
+        };
+        assert_eq!(s["Effect"], "Allow");
+        for a in as_list(&s["Action"]) {
+            assert!(!a.contains('*'), "wildcard action {a}");
+            actions.insert(a);
+        }
+    }
+    for a in [
+        "ssm:SendCommand",
+        "ssm:StartAutomationExecution",
+        "ssm:GetCommandInvocation",
+        "ssm:ListCommandInvocations",
+        "iam:PassRole",
+    ] {
+        assert!(actions.contains(a), "operator lacks {a}");
+    }
+    for a in &actions {
+        assert!(
+            !a.starts_with("s3:") && !a.starts_with("kms:"),
+            "the operator policy grants {a}: evidence access belongs to the responder role"
+        );
+    }
+    let resources = |s: &Value| -> Vec<String> {
+        match &s["Resource"] {
+            Value::Array(a) => a
+                .iter()
+                .map(|x| {
+                    x["!Sub"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| x.to_string())
+                })
+                .collect(),
+            x => vec![x["!Sub"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| x.to_string())],
+        }
+    };
+    let send = by_sid("SendTheVestigeDocuments");
+    assert_eq!(as_list(&send["Action"]), ["ssm:SendCommand"]);
+    let docs: Vec<String> = resources(send)
+        .into_iter()
+        .filter(|r| r.contains(":document/"))
+        .collect();
+    assert_eq!(
+        docs,
+        [
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${CollectDocumentName}",
+            "arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-ConfigureAWSPackage",
+        ],
+        "SendCommand reaches only the collect document and the Distributor installer"
+    );
+    assert!(resources(send).iter().all(|r| r.contains(":document/")
+        || r.ends_with(":instance/*")
+        || r.ends_with(":managed-instance/*")));
+    let start = by_sid("StartTheIncidentRunbook");
+    assert_eq!(as_list(&start["Action"]), ["ssm:StartAutomationExecution"]);
+    assert_eq!(
+        resources(start),
+        ["arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:automation-definition/${IncidentRunbookName}:*"]
+    );
+    // Only the actions IAM cannot scope to a resource get "*".
+    for s in &st {
+        if s["Resource"] == "*" {
+            for a in as_list(&s["Action"]) {
+                assert!(
+                    [
+                        "ssm:GetCommandInvocation",
+                        "ssm:ListCommandInvocations",
+                        "ssm:ListCommands",
+                        "ssm:DescribeInstanceInformation"
+                    ]
+                    .contains(&a.as_str()),
+                    "{a} on every resource"
+                );
+            }
+        }
+    }
+    let pass = &op["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.get("!If").is_some())
+        .expect("a conditional PassRole statement")["!If"];
+    assert_eq!(pass[0], "PassAutomationRole");
+    assert_eq!(pass[2], json!({"!Ref": "AWS::NoValue"}));
+    assert_eq!(pass[1]["Action"], "iam:PassRole");
+    assert_eq!(pass[1]["Resource"], json!({"!Ref": "AutomationRoleArn"}));
+    assert_eq!(
+        pass[1]["Condition"]["StringEquals"]["iam:PassedToService"],
+        "ssm.amazonaws.com"
+    );
+    // Every output and parameter the README's Deploy commands name exists.
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let deploy = &readme[readme.find("## Deploy").unwrap()..];
+    let deploy = &deploy[..deploy.find("\n## ").unwrap_or(deploy.len())];
+    let mut named = 0;
+    for (i, _) in deploy.match_indices("$(out ") {
+        let name: String = deploy[i + 6..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        assert!(t["Outputs"][&name].is_object(), "README uses output {name}");
+        named += 1;
+    }
+    assert!(named >= 6, "{named}");
+    let stack_deploy = &deploy[deploy.find("--stack-name vestige-evidence").unwrap()..];
+    let stack_deploy = &stack_deploy[..stack_deploy.find("```").unwrap()];
+    for word in stack_deploy.split_whitespace() {
+        if let Some((k, _)) = word.split_once('=') {
+            if k.chars().all(|c| c.is_ascii_alphanumeric()) && k.starts_with(char::is_uppercase) {
+                assert!(p[k].is_object(), "README passes parameter {k}");
+            }
+        }
+    }
+    assert!(stack_deploy.contains("ToolsObjectArn="));
+
+    // The names default to the ones the README creates the documents under.
+    assert_eq!(p["CollectDocumentName"]["Default"], "vestige-collect");
+    assert_eq!(
+        p["IncidentRunbookName"]["Default"],
+        "vestige-incident-response"
+    );
+    assert_eq!(p["DistributorPackageName"]["Default"], "vestige");
+    for name in [
+        "CollectDocumentName",
+        "IncidentRunbookName",
+        "DistributorPackageName",
+    ] {
+        let pat = p[name]["AllowedPattern"].as_str().unwrap();
+        assert!(
+            !full_match(pat, "*") && !full_match(pat, "vestige-*"),
+            "{name}"
+        );
+    }
+}
+
 // ---- Automation runbooks -------------------------------------------------------------
 
 const KNOWN_ACTIONS: [&str; 7] = [

@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-const TEMPLATES: [&str; 3] = [
+const TEMPLATES: [&str; 4] = [
     "packaging/cloudformation/evidence-bucket.yaml",
     "packaging/automation/incident-response.yaml",
     "packaging/pretermination/pretermination.yaml",
+    "packaging/athena/analysis.yaml",
 ];
 
 #[test]
@@ -374,6 +375,170 @@ fn evidence_stack_grants_the_tools_object_and_the_vestige_documents_only() {
             !full_match(pat, "*") && !full_match(pat, "vestige-*"),
             "{name}"
         );
+    }
+}
+
+/// The analysis stack: a private, encrypted, TLS-only bucket whose index prefix the responder
+/// writes (exactly where index-case.py puts symlink manifests) and whose results prefix alone
+/// expires; an Athena workgroup that enforces its result location; Glue and Athena rights
+/// scoped to the one database and workgroup; nothing that writes outside the analysis bucket.
+#[test]
+fn analysis_stack_indexes_and_queries_without_writing_evidence() {
+    let t = yaml_file(TEMPLATES[3]);
+    let p = &t["Parameters"];
+    let r = &t["Resources"];
+    let b = &r["AnalysisBucket"]["Properties"];
+    for k in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(b["PublicAccessBlockConfiguration"][k], true, "{k}");
+    }
+    assert!(
+        b["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            .is_string()
+    );
+    let rules = b["LifecycleConfiguration"]["Rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["Prefix"], json!({"!Sub": "${ResultsPrefix}/"}));
+    assert_ne!(p["IndexPrefix"]["Default"], p["ResultsPrefix"]["Default"]);
+    let tls = statements(&r["AnalysisBucketPolicy"]["Properties"]["PolicyDocument"]);
+    assert!(
+        tls.iter()
+            .any(|s| s["Effect"] == "Deny"
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+    );
+
+    // The names and locations the README's commands and index-case.py use.
+    assert_eq!(p["DatabaseName"]["Default"], "vestige");
+    assert_eq!(p["IndexPrefix"]["Default"], "vestige-index");
+    assert_eq!(p["WorkGroupName"]["Default"], "vestige");
+    assert_eq!(
+        r["Database"]["Properties"]["DatabaseInput"]["Name"],
+        json!({"!Ref": "DatabaseName"})
+    );
+    let wg = &r["WorkGroup"]["Properties"]["WorkGroupConfiguration"];
+    assert_eq!(wg["EnforceWorkGroupConfiguration"], true);
+    assert_eq!(
+        wg["ResultConfiguration"]["OutputLocation"],
+        json!({"!Sub": "s3://${AnalysisBucket}/${ResultsPrefix}/"})
+    );
+    assert!(wg["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"].is_string());
+    assert_eq!(
+        t["Outputs"]["IndexLocation"]["Value"],
+        json!({"!Sub": "s3://${AnalysisBucket}/${IndexPrefix}/"})
+    );
+
+    // The policy, attached to the responder role when its name is given.
+    let pol = &r["AnalystPolicy"]["Properties"];
+    assert_eq!(
+        pol["Roles"],
+        json!({"!If": ["AttachToResponder", [{"!Ref": "ResponderRoleName"}], {"!Ref": "AWS::NoValue"}]})
+    );
+    let st = statements(&pol["PolicyDocument"]);
+    let sub = |v: &Value| -> Vec<String> {
+        let one = |x: &Value| {
+            if let Some(s) = x["!Sub"].as_str() {
+                s.replace("${AnalysisBucket.Arn}", "arn:aws:s3:::analysis")
+                    .replace("${AnalysisBucket}", "analysis")
+                    .replace("${IndexPrefix}", "vestige-index")
+                    .replace("${ResultsPrefix}", "athena-results")
+                    .replace("${Database}", "vestige")
+                    .replace("${WorkGroup}", "vestige")
+                    .replace("${AWS::Partition}", "aws")
+                    .replace("${AWS::Region}", "us-east-1")
+                    .replace("${AWS::AccountId}", "123456789012")
+            } else if x["!GetAtt"] == "AnalysisBucket.Arn" {
+                "arn:aws:s3:::analysis".to_owned()
+            } else {
+                x.as_str().unwrap_or_default().to_owned()
+            }
+        };
+        match v {
+            Value::Array(a) => a.iter().map(one).collect(),
+            x => vec![one(x)],
+        }
+    };
+    let may = |action: &str, resource: &str| {
+        st.iter().any(|s| {
+            s["Effect"] == "Allow"
+                && as_list(&s["Action"]).iter().any(|a| a == action)
+                && sub(&s["Resource"]).iter().any(|p| iam_glob(p, resource))
+        })
+    };
+    let obj = |bucket: &str, key: &str| format!("arn:aws:s3:::{bucket}/{key}");
+    let link = "vestige-index/processes/case_id=IR-9/host_id=i-1/collection_id=20261204T000000Z-ab/symlink.txt";
+    assert!(may("s3:PutObject", &obj("analysis", link)));
+    assert!(may("s3:GetObject", &obj("analysis", link)));
+    assert!(may(
+        "s3:PutObject",
+        &obj("analysis", "athena-results/q.csv")
+    ));
+    assert!(may(
+        "s3:GetObject",
+        &obj("analysis", "athena-results/q.csv")
+    ));
+    for (bucket, key) in [
+        ("analysis", "elsewhere/x"),
+        ("vestige-evidence-123456789012-us-east-1", "evidence/IR-9/x"),
+        ("vestige-evidence-123456789012-us-east-1", link),
+    ] {
+        assert!(!may("s3:PutObject", &obj(bucket, key)), "{bucket}/{key}");
+    }
+    let mut actions = BTreeSet::new();
+    for s in &st {
+        assert_eq!(s["Effect"], "Allow");
+        for a in as_list(&s["Action"]) {
+            assert!(!a.contains('*'), "wildcard action {a}");
+            assert!(
+                !a.starts_with("s3:Delete")
+                    && !a.starts_with("glue:Delete")
+                    && !a.starts_with("kms:"),
+                "{a}"
+            );
+            actions.insert(a);
+        }
+        for res in sub(&s["Resource"]) {
+            assert_ne!(res, "*", "{s}");
+            assert!(
+                res.starts_with("arn:aws:s3:::analysis")
+                    || res == "arn:aws:athena:us-east-1:123456789012:workgroup/vestige"
+                    || res.starts_with("arn:aws:glue:us-east-1:123456789012:"),
+                "{res}"
+            );
+            if let Some(glue) = res.strip_prefix("arn:aws:glue:us-east-1:123456789012:") {
+                assert!(
+                    ["catalog", "database/vestige", "table/vestige/*"].contains(&glue),
+                    "{glue}"
+                );
+            }
+        }
+    }
+    // The README's deploy command passes only this template's parameters.
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let cmd = &readme[readme
+        .find("--template-file packaging/athena/analysis.yaml")
+        .unwrap()..];
+    let cmd = &cmd[..cmd.find("\nINDEX=").unwrap()];
+    let overrides: Vec<&str> = cmd
+        .split_whitespace()
+        .filter_map(|w| w.split_once('=').map(|(k, _)| k))
+        .collect();
+    assert_eq!(overrides, ["ResponderRoleName"], "{cmd}");
+    assert!(p["ResponderRoleName"].is_object());
+    assert_eq!(p["BytesScannedCutoffPerQuery"]["Default"], 100u64 << 30);
+    for a in [
+        "athena:StartQueryExecution",
+        "athena:GetQueryResults",
+        "glue:CreateTable",
+        "glue:BatchCreatePartition",
+        "glue:GetPartitions",
+        "s3:ListBucket",
+    ] {
+        assert!(actions.contains(a), "analyst lacks {a}");
     }
 }
 

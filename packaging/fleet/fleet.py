@@ -100,6 +100,8 @@ def send_command_request(args):
         raise UsageError(f"--max-concurrency {args.max_concurrency!r}: a count or a percentage")
     if not ERRORS_RE.match(args.max_errors):
         raise UsageError(f"--max-errors {args.max_errors!r}: a count or a percentage")
+    if not 30 <= args.execution_timeout <= 86400:
+        raise UsageError("--execution-timeout: 30 to 86400 seconds (vestige's deadline is 15 s less)")
     if args.profile not in ("triage", "minimal"):
         raise UsageError("--profile: triage or minimal")
     req = {

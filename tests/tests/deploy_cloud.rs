@@ -162,9 +162,51 @@ fn evidence_bucket_locks_encrypts_and_scopes_writes_per_instance() {
     );
     for a in &resp_actions {
         assert!(
-            !a.contains('*') && !a.starts_with("s3:Delete") && a != "s3:PutObject",
+            !a.contains('*') && !a.starts_with("s3:Delete") && !a.starts_with("s3:Put"),
             "responder may {a}"
         );
+    }
+    // Legal holds (which also release them) are a policy of their own, attached to no role.
+    let hold = &r["LegalHoldPolicy"];
+    assert_eq!(hold["Type"], "AWS::IAM::ManagedPolicy");
+    let hold_actions: BTreeSet<String> = statements(&hold["Properties"]["PolicyDocument"])
+        .iter()
+        .flat_map(|s| as_list(&s["Action"]))
+        .collect();
+    assert!(hold_actions.contains("s3:PutObjectLegalHold"));
+    for a in &hold_actions {
+        assert!(
+            a == "s3:PutObjectLegalHold" || a.starts_with("s3:Get") || a.starts_with("s3:List"),
+            "legal-hold policy may {a}"
+        );
+    }
+    assert!(hold["Properties"].get("Roles").is_none());
+    let hold_ref = json!({"!Ref": "LegalHoldPolicy"});
+    for (name, res) in r.as_object().unwrap() {
+        if res["Type"] == "AWS::IAM::Role" {
+            let attached = res["Properties"]["ManagedPolicyArns"].as_array();
+            assert!(
+                !attached.is_some_and(|a| a.contains(&hold_ref)),
+                "{name} has the legal-hold policy"
+            );
+        }
+    }
+    // No policy attached to the responder role puts anything either.
+    for p in r["ResponderRole"]["Properties"]["ManagedPolicyArns"]
+        .as_array()
+        .unwrap()
+    {
+        let name = p["!Ref"].as_str().unwrap();
+        for s in statements(&r[name]["Properties"]["PolicyDocument"]) {
+            let s = if s.get("!If").is_some() {
+                s["!If"][1].clone()
+            } else {
+                s
+            };
+            for a in as_list(&s["Action"]) {
+                assert!(!a.starts_with("s3:"), "responder's {name} may {a}");
+            }
+        }
     }
 }
 
@@ -700,12 +742,39 @@ fn check_collect_call(doc: &Value) {
         .iter()
         .find(|s| s["action"] == "aws:runCommand")
         .expect("a runCommand step");
+    // Candidate values: every number up to a day and a bit, with and without a leading zero,
+    // and a few words.
+    let candidates: Vec<String> = (0..=90_000u32)
+        .map(|n| n.to_string())
+        .chain((0..1000u32).map(|n| format!("0{n}")))
+        .chain(["", "triage", "minimal", "IR-1", "evidence", "a b"].map(String::from))
+        .collect();
     for (k, v) in step["inputs"]["Parameters"].as_object().unwrap() {
         let def = &collect["parameters"][k];
         assert!(
             def.is_object(),
             "runCommand passes {k}, which vestige-collect does not declare"
         );
+        let doc_pattern = def["allowedPattern"].as_str().unwrap();
+        // A runbook parameter passed straight through must not accept what the document
+        // refuses: the runbook would start, then fail at its collect step.
+        if let Some(name) = v
+            .as_str()
+            .and_then(|s| s.strip_prefix("{{"))
+            .and_then(|s| s.strip_suffix("}}"))
+            .map(str::trim)
+        {
+            if let Some(runbook_pattern) = doc["parameters"][name]["allowedPattern"].as_str() {
+                let runbook = regex::Regex::new(&format!(r"\A(?:{runbook_pattern})\z")).unwrap();
+                let document = regex::Regex::new(&format!(r"\A(?:{doc_pattern})\z")).unwrap();
+                for c in &candidates {
+                    assert!(
+                        !runbook.is_match(c) || document.is_match(c),
+                        "the runbook's {name} accepts {c:?}, which vestige-collect's {k} refuses"
+                    );
+                }
+            }
+        }
         if let Some(s) = v.as_str().filter(|s| !s.contains("{{")) {
             assert!(
                 full_match(def["allowedPattern"].as_str().unwrap(), s),

@@ -280,6 +280,9 @@ fn ssm_allowed_patterns_accept_real_values_and_reject_shell_metacharacters() {
             "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
         ),
         ("ExecutionTimeout", "5"),
+        ("ExecutionTimeout", "10"),
+        ("ExecutionTimeout", "29"),
+        ("ExecutionTimeout", "030"),
         ("ExecutionTimeout", "86401"),
         (
             "EncryptTo",

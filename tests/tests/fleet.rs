@@ -772,6 +772,18 @@ fn fleet_collect_sends_the_document_to_tagged_instances_with_rate_controls() {
             "--instance-ids",
             "i-1;reboot",
         ],
+        // Below what vestige-collect accepts (its deadline would be under 15 s).
+        &[
+            "collect",
+            "--bucket",
+            "evidence-test",
+            "--case",
+            "IR-9",
+            "--tag",
+            "a=b",
+            "--execution-timeout",
+            "20",
+        ],
     ] {
         let out = fleet(bad);
         assert_eq!(

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds a fully static, stripped vestige for Linux and packs it for release:
 #   dist/vestige-VERSION-ARCH-linux.tar.gz  (vestige-VERSION-ARCH-linux/{vestige,profiles/,LICENSE-NOTE})
+#     LICENSE-NOTE (packaging/license-note.py): vestige's license, the statically linked glibc
+#     (LGPL-2.1-or-later), and every Rust crate in the binary with its declared license
 #   dist/vestige-VERSION-ARCH-linux.tar.gz.sha256  (sha256sum format)
 #
 # glibc with +crt-static (no musl target is needed). Static glibc cannot load NSS modules, but
@@ -50,6 +52,8 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/$name/profiles"
 install -m 0755 "$bin" "$stage/$name/vestige"
 install -m 0644 collector-spec/profiles/*.yaml "$stage/$name/profiles/"
+# What the static binary contains and under which licenses (glibc is LGPL).
+python3 "$root/packaging/license-note.py" "$target" >"$stage/$name/LICENSE-NOTE"
 
 mkdir -p "$dist"
 tarball="$dist/$name.tar.gz"

@@ -41,6 +41,7 @@ PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=:-]{0,127}(/[A-Za-z0-9][A-Za-z
 RATE_RE = re.compile(r"^([1-9][0-9]{0,3}|[1-9][0-9]?%|100%)$")
 ERRORS_RE = re.compile(r"^([0-9]{1,4}|[0-9]{1,2}%|100%)$")
 TAG_RE = re.compile(r"^([^=]{1,128})=(.{0,256})$")
+GROUP_RE = re.compile(r"^[A-Za-z0-9_.-]{1,300}$")
 
 COLUMNS = ["instance_id", "status", "exit_code", "location", "manifest_sha256", "artifacts",
            "errors", "error"]
@@ -64,7 +65,7 @@ def ssm_client():
 
 
 def targets_from(args):
-    chosen = [bool(args.tag), bool(args.resource_group), bool(args.instance_ids)]
+    chosen = [bool(args.tag), args.resource_group is not None, bool(args.instance_ids)]
     if sum(chosen) != 1:
         raise UsageError("choose exactly one of --tag, --resource-group, --instance-ids")
     if args.tag:
@@ -77,7 +78,9 @@ def targets_from(args):
                 raise UsageError(f"--tag {t!r}: want KEY=VALUE")
             targets.append({"Key": f"tag:{m.group(1)}", "Values": [m.group(2)]})
         return {"Targets": targets}
-    if args.resource_group:
+    if args.resource_group is not None:
+        if not GROUP_RE.match(args.resource_group):
+            raise UsageError(f"--resource-group {args.resource_group!r} is not a group name")
         return {"Targets": [{"Key": "resource-groups:Name", "Values": [args.resource_group]}]}
     ids = [i.strip() for i in args.instance_ids.split(",") if i.strip()]
     bad = [i for i in ids if not re.match(r"^(i|mi)-[0-9a-f]{8,17}$", i)]
@@ -97,6 +100,8 @@ def send_command_request(args):
         raise UsageError(f"--max-concurrency {args.max_concurrency!r}: a count or a percentage")
     if not ERRORS_RE.match(args.max_errors):
         raise UsageError(f"--max-errors {args.max_errors!r}: a count or a percentage")
+    if not 30 <= args.execution_timeout <= 86400:
+        raise UsageError("--execution-timeout: 30 to 86400 seconds (vestige's deadline is 15 s less)")
     if args.profile not in ("triage", "minimal"):
         raise UsageError("--profile: triage or minimal")
     req = {

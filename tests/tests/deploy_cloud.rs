@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-const TEMPLATES: [&str; 3] = [
+const TEMPLATES: [&str; 4] = [
     "packaging/cloudformation/evidence-bucket.yaml",
     "packaging/automation/incident-response.yaml",
     "packaging/pretermination/pretermination.yaml",
+    "packaging/athena/analysis.yaml",
 ];
 
 #[test]
@@ -161,9 +162,425 @@ fn evidence_bucket_locks_encrypts_and_scopes_writes_per_instance() {
     );
     for a in &resp_actions {
         assert!(
-            !a.contains('*') && !a.starts_with("s3:Delete") && a != "s3:PutObject",
+            !a.contains('*') && !a.starts_with("s3:Delete") && !a.starts_with("s3:Put"),
             "responder may {a}"
         );
+    }
+    // Legal holds (which also release them) are a policy of their own, attached to no role.
+    let hold = &r["LegalHoldPolicy"];
+    assert_eq!(hold["Type"], "AWS::IAM::ManagedPolicy");
+    let hold_actions: BTreeSet<String> = statements(&hold["Properties"]["PolicyDocument"])
+        .iter()
+        .flat_map(|s| as_list(&s["Action"]))
+        .collect();
+    assert!(hold_actions.contains("s3:PutObjectLegalHold"));
+    for a in &hold_actions {
+        assert!(
+            a == "s3:PutObjectLegalHold" || a.starts_with("s3:Get") || a.starts_with("s3:List"),
+            "legal-hold policy may {a}"
+        );
+    }
+    assert!(hold["Properties"].get("Roles").is_none());
+    let hold_ref = json!({"!Ref": "LegalHoldPolicy"});
+    for (name, res) in r.as_object().unwrap() {
+        if res["Type"] == "AWS::IAM::Role" {
+            let attached = res["Properties"]["ManagedPolicyArns"].as_array();
+            assert!(
+                !attached.is_some_and(|a| a.contains(&hold_ref)),
+                "{name} has the legal-hold policy"
+            );
+        }
+    }
+    // No policy attached to the responder role puts anything either.
+    for p in r["ResponderRole"]["Properties"]["ManagedPolicyArns"]
+        .as_array()
+        .unwrap()
+    {
+        let name = p["!Ref"].as_str().unwrap();
+        for s in statements(&r[name]["Properties"]["PolicyDocument"]) {
+            let s = if s.get("!If").is_some() {
+                s["!If"][1].clone()
+            } else {
+                s
+            };
+            for a in as_list(&s["Action"]) {
+                assert!(!a.starts_with("s3:"), "responder's {name} may {a}");
+            }
+        }
+    }
+}
+
+/// The instance may read the one tools object it is given (no wildcard, nothing when no object
+/// is given); the operator policy sends only the vestige documents and the Distributor
+/// installer, starts only the incident runbook, and passes only the given automation role.
+#[test]
+fn evidence_stack_grants_the_tools_object_and_the_vestige_documents_only() {
+    let t = yaml_file(TEMPLATES[0]);
+    let p = &t["Parameters"];
+    let r = &t["Resources"];
+
+    let tools = p["ToolsObjectArn"]["AllowedPattern"].as_str().unwrap();
+    assert_eq!(p["ToolsObjectArn"]["Default"], "");
+    for good in [
+        "",
+        "arn:aws:s3:::tools-bucket/vestige/0.1.0/vestige",
+        "arn:aws-cn:s3:::tools.example/vestige",
+    ] {
+        assert!(full_match(tools, good), "{good:?}");
+    }
+    for bad in [
+        "arn:aws:s3:::tools-bucket/*",
+        "arn:aws:s3:::tools-bucket/vestige/*/vestige",
+        "arn:aws:s3:::tools-bucket",
+        "arn:aws:s3:::tools-bucket/",
+        "arn:aws:s3:::*/vestige",
+        "s3://tools-bucket/vestige",
+    ] {
+        assert!(!full_match(tools, bad), "{bad:?} passes {tools}");
+    }
+    assert_eq!(
+        t["Conditions"]["GrantToolsRead"],
+        json!({"!Not": [{"!Equals": [{"!Ref": "ToolsObjectArn"}, ""]}]})
+    );
+    let read = &r["ToolsReadPolicy"];
+    assert_eq!(read["Type"], "AWS::IAM::ManagedPolicy");
+    assert_eq!(read["Condition"], "GrantToolsRead");
+    let st = statements(&read["Properties"]["PolicyDocument"]);
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0]["Effect"], "Allow");
+    assert_eq!(as_list(&st[0]["Action"]), ["s3:GetObject"]);
+    assert_eq!(st[0]["Resource"], json!({"!Ref": "ToolsObjectArn"}));
+    assert!(st[0].get("Condition").is_none());
+    let attached = r["InstanceRole"]["Properties"]["ManagedPolicyArns"]
+        .as_array()
+        .unwrap();
+    assert!(
+        attached.contains(&json!({"!If": ["GrantToolsRead", {"!Ref": "ToolsReadPolicy"}, {"!Ref": "AWS::NoValue"}]})),
+        "{attached:?}"
+    );
+    assert_eq!(
+        t["Outputs"]["ToolsReadPolicyArn"]["Condition"],
+        "GrantToolsRead"
+    );
+
+    // The operator policy, attached to the responder role.
+    let op = &r["OperatorPolicy"];
+    assert_eq!(op["Type"], "AWS::IAM::ManagedPolicy");
+    assert!(r["ResponderRole"]["Properties"]["ManagedPolicyArns"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"!Ref": "OperatorPolicy"})));
+    let st = statements(&op["Properties"]["PolicyDocument"]);
+    let by_sid = |sid: &str| -> &Value {
+        st.iter()
+            .find(|s| s["Sid"] == sid || s["!If"][1]["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    };
+    let mut actions: BTreeSet<String> = BTreeSet::new();
+    for s in &st {
+        let s = if s.get("!If").is_some() {
+            &s["!If"][1]
+        } else {
+            s
+        };
+        assert_eq!(s["Effect"], "Allow");
+        for a in as_list(&s["Action"]) {
+            assert!(!a.contains('*'), "wildcard action {a}");
+            actions.insert(a);
+        }
+    }
+    for a in [
+        "ssm:SendCommand",
+        "ssm:StartAutomationExecution",
+        "ssm:GetCommandInvocation",
+        "ssm:ListCommandInvocations",
+        "iam:PassRole",
+    ] {
+        assert!(actions.contains(a), "operator lacks {a}");
+    }
+    for a in &actions {
+        assert!(
+            !a.starts_with("s3:") && !a.starts_with("kms:"),
+            "the operator policy grants {a}: evidence access belongs to the responder role"
+        );
+    }
+    let resources = |s: &Value| -> Vec<String> {
+        match &s["Resource"] {
+            Value::Array(a) => a
+                .iter()
+                .map(|x| {
+                    x["!Sub"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| x.to_string())
+                })
+                .collect(),
+            x => vec![x["!Sub"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| x.to_string())],
+        }
+    };
+    let send = by_sid("SendTheVestigeDocuments");
+    assert_eq!(as_list(&send["Action"]), ["ssm:SendCommand"]);
+    let docs: Vec<String> = resources(send)
+        .into_iter()
+        .filter(|r| r.contains(":document/"))
+        .collect();
+    assert_eq!(
+        docs,
+        [
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${CollectDocumentName}",
+            "arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-ConfigureAWSPackage",
+        ],
+        "SendCommand reaches only the collect document and the Distributor installer"
+    );
+    assert!(resources(send).iter().all(|r| r.contains(":document/")
+        || r.ends_with(":instance/*")
+        || r.ends_with(":managed-instance/*")));
+    let start = by_sid("StartTheIncidentRunbook");
+    assert_eq!(as_list(&start["Action"]), ["ssm:StartAutomationExecution"]);
+    assert_eq!(
+        resources(start),
+        ["arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:automation-definition/${IncidentRunbookName}:*"]
+    );
+    // Only the actions IAM cannot scope to a resource get "*".
+    for s in &st {
+        if s["Resource"] == "*" {
+            for a in as_list(&s["Action"]) {
+                assert!(
+                    [
+                        "ssm:GetCommandInvocation",
+                        "ssm:ListCommandInvocations",
+                        "ssm:ListCommands",
+                        "ssm:DescribeInstanceInformation"
+                    ]
+                    .contains(&a.as_str()),
+                    "{a} on every resource"
+                );
+            }
+        }
+    }
+    let pass = &op["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.get("!If").is_some())
+        .expect("a conditional PassRole statement")["!If"];
+    assert_eq!(pass[0], "PassAutomationRole");
+    assert_eq!(pass[2], json!({"!Ref": "AWS::NoValue"}));
+    assert_eq!(pass[1]["Action"], "iam:PassRole");
+    assert_eq!(pass[1]["Resource"], json!({"!Ref": "AutomationRoleArn"}));
+    assert_eq!(
+        pass[1]["Condition"]["StringEquals"]["iam:PassedToService"],
+        "ssm.amazonaws.com"
+    );
+    // Every output and parameter the README's Deploy commands name exists.
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let deploy = &readme[readme.find("## Deploy").unwrap()..];
+    let deploy = &deploy[..deploy.find("\n## ").unwrap_or(deploy.len())];
+    let mut named = 0;
+    for (i, _) in deploy.match_indices("$(out ") {
+        let name: String = deploy[i + 6..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        assert!(t["Outputs"][&name].is_object(), "README uses output {name}");
+        named += 1;
+    }
+    assert!(named >= 6, "{named}");
+    let stack_deploy = &deploy[deploy.find("--stack-name vestige-evidence").unwrap()..];
+    let stack_deploy = &stack_deploy[..stack_deploy.find("```").unwrap()];
+    for word in stack_deploy.split_whitespace() {
+        if let Some((k, _)) = word.split_once('=') {
+            if k.chars().all(|c| c.is_ascii_alphanumeric()) && k.starts_with(char::is_uppercase) {
+                assert!(p[k].is_object(), "README passes parameter {k}");
+            }
+        }
+    }
+    assert!(stack_deploy.contains("ToolsObjectArn="));
+
+    // The names default to the ones the README creates the documents under.
+    assert_eq!(p["CollectDocumentName"]["Default"], "vestige-collect");
+    assert_eq!(
+        p["IncidentRunbookName"]["Default"],
+        "vestige-incident-response"
+    );
+    assert_eq!(p["DistributorPackageName"]["Default"], "vestige");
+    for name in [
+        "CollectDocumentName",
+        "IncidentRunbookName",
+        "DistributorPackageName",
+    ] {
+        let pat = p[name]["AllowedPattern"].as_str().unwrap();
+        assert!(
+            !full_match(pat, "*") && !full_match(pat, "vestige-*"),
+            "{name}"
+        );
+    }
+}
+
+/// The analysis stack: a private, encrypted, TLS-only bucket whose index prefix the responder
+/// writes (exactly where index-case.py puts symlink manifests) and whose results prefix alone
+/// expires; an Athena workgroup that enforces its result location; Glue and Athena rights
+/// scoped to the one database and workgroup; nothing that writes outside the analysis bucket.
+#[test]
+fn analysis_stack_indexes_and_queries_without_writing_evidence() {
+    let t = yaml_file(TEMPLATES[3]);
+    let p = &t["Parameters"];
+    let r = &t["Resources"];
+    let b = &r["AnalysisBucket"]["Properties"];
+    for k in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(b["PublicAccessBlockConfiguration"][k], true, "{k}");
+    }
+    assert!(
+        b["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            .is_string()
+    );
+    let rules = b["LifecycleConfiguration"]["Rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["Prefix"], json!({"!Sub": "${ResultsPrefix}/"}));
+    assert_ne!(p["IndexPrefix"]["Default"], p["ResultsPrefix"]["Default"]);
+    let tls = statements(&r["AnalysisBucketPolicy"]["Properties"]["PolicyDocument"]);
+    assert!(
+        tls.iter()
+            .any(|s| s["Effect"] == "Deny"
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+    );
+
+    // The names and locations the README's commands and index-case.py use.
+    assert_eq!(p["DatabaseName"]["Default"], "vestige");
+    assert_eq!(p["IndexPrefix"]["Default"], "vestige-index");
+    assert_eq!(p["WorkGroupName"]["Default"], "vestige");
+    assert_eq!(
+        r["Database"]["Properties"]["DatabaseInput"]["Name"],
+        json!({"!Ref": "DatabaseName"})
+    );
+    let wg = &r["WorkGroup"]["Properties"]["WorkGroupConfiguration"];
+    assert_eq!(wg["EnforceWorkGroupConfiguration"], true);
+    assert_eq!(
+        wg["ResultConfiguration"]["OutputLocation"],
+        json!({"!Sub": "s3://${AnalysisBucket}/${ResultsPrefix}/"})
+    );
+    assert!(wg["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"].is_string());
+    assert_eq!(
+        t["Outputs"]["IndexLocation"]["Value"],
+        json!({"!Sub": "s3://${AnalysisBucket}/${IndexPrefix}/"})
+    );
+
+    // The policy, attached to the responder role when its name is given.
+    let pol = &r["AnalystPolicy"]["Properties"];
+    assert_eq!(
+        pol["Roles"],
+        json!({"!If": ["AttachToResponder", [{"!Ref": "ResponderRoleName"}], {"!Ref": "AWS::NoValue"}]})
+    );
+    let st = statements(&pol["PolicyDocument"]);
+    let sub = |v: &Value| -> Vec<String> {
+        let one = |x: &Value| {
+            if let Some(s) = x["!Sub"].as_str() {
+                s.replace("${AnalysisBucket.Arn}", "arn:aws:s3:::analysis")
+                    .replace("${AnalysisBucket}", "analysis")
+                    .replace("${IndexPrefix}", "vestige-index")
+                    .replace("${ResultsPrefix}", "athena-results")
+                    .replace("${Database}", "vestige")
+                    .replace("${WorkGroup}", "vestige")
+                    .replace("${AWS::Partition}", "aws")
+                    .replace("${AWS::Region}", "us-east-1")
+                    .replace("${AWS::AccountId}", "123456789012")
+            } else if x["!GetAtt"] == "AnalysisBucket.Arn" {
+                "arn:aws:s3:::analysis".to_owned()
+            } else {
+                x.as_str().unwrap_or_default().to_owned()
+            }
+        };
+        match v {
+            Value::Array(a) => a.iter().map(one).collect(),
+            x => vec![one(x)],
+        }
+    };
+    let may = |action: &str, resource: &str| {
+        st.iter().any(|s| {
+            s["Effect"] == "Allow"
+                && as_list(&s["Action"]).iter().any(|a| a == action)
+                && sub(&s["Resource"]).iter().any(|p| iam_glob(p, resource))
+        })
+    };
+    let obj = |bucket: &str, key: &str| format!("arn:aws:s3:::{bucket}/{key}");
+    let link = "vestige-index/processes/case_id=IR-9/host_id=i-1/collection_id=20261204T000000Z-ab/symlink.txt";
+    assert!(may("s3:PutObject", &obj("analysis", link)));
+    assert!(may("s3:GetObject", &obj("analysis", link)));
+    assert!(may(
+        "s3:PutObject",
+        &obj("analysis", "athena-results/q.csv")
+    ));
+    assert!(may(
+        "s3:GetObject",
+        &obj("analysis", "athena-results/q.csv")
+    ));
+    for (bucket, key) in [
+        ("analysis", "elsewhere/x"),
+        ("vestige-evidence-123456789012-us-east-1", "evidence/IR-9/x"),
+        ("vestige-evidence-123456789012-us-east-1", link),
+    ] {
+        assert!(!may("s3:PutObject", &obj(bucket, key)), "{bucket}/{key}");
+    }
+    let mut actions = BTreeSet::new();
+    for s in &st {
+        assert_eq!(s["Effect"], "Allow");
+        for a in as_list(&s["Action"]) {
+            assert!(!a.contains('*'), "wildcard action {a}");
+            assert!(
+                !a.starts_with("s3:Delete")
+                    && !a.starts_with("glue:Delete")
+                    && !a.starts_with("kms:"),
+                "{a}"
+            );
+            actions.insert(a);
+        }
+        for res in sub(&s["Resource"]) {
+            assert_ne!(res, "*", "{s}");
+            assert!(
+                res.starts_with("arn:aws:s3:::analysis")
+                    || res == "arn:aws:athena:us-east-1:123456789012:workgroup/vestige"
+                    || res.starts_with("arn:aws:glue:us-east-1:123456789012:"),
+                "{res}"
+            );
+            if let Some(glue) = res.strip_prefix("arn:aws:glue:us-east-1:123456789012:") {
+                assert!(
+                    ["catalog", "database/vestige", "table/vestige/*"].contains(&glue),
+                    "{glue}"
+                );
+            }
+        }
+    }
+    // The README's deploy command passes only this template's parameters.
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let cmd = &readme[readme
+        .find("--template-file packaging/athena/analysis.yaml")
+        .unwrap()..];
+    let cmd = &cmd[..cmd.find("\nINDEX=").unwrap()];
+    let overrides: Vec<&str> = cmd
+        .split_whitespace()
+        .filter_map(|w| w.split_once('=').map(|(k, _)| k))
+        .collect();
+    assert_eq!(overrides, ["ResponderRoleName"], "{cmd}");
+    assert!(p["ResponderRoleName"].is_object());
+    assert_eq!(p["BytesScannedCutoffPerQuery"]["Default"], 100u64 << 30);
+    for a in [
+        "athena:StartQueryExecution",
+        "athena:GetQueryResults",
+        "glue:CreateTable",
+        "glue:BatchCreatePartition",
+        "glue:GetPartitions",
+        "s3:ListBucket",
+    ] {
+        assert!(actions.contains(a), "analyst lacks {a}");
     }
 }
 
@@ -325,12 +742,39 @@ fn check_collect_call(doc: &Value) {
         .iter()
         .find(|s| s["action"] == "aws:runCommand")
         .expect("a runCommand step");
+    // Candidate values: every number up to a day and a bit, with and without a leading zero,
+    // and a few words.
+    let candidates: Vec<String> = (0..=90_000u32)
+        .map(|n| n.to_string())
+        .chain((0..1000u32).map(|n| format!("0{n}")))
+        .chain(["", "triage", "minimal", "IR-1", "evidence", "a b"].map(String::from))
+        .collect();
     for (k, v) in step["inputs"]["Parameters"].as_object().unwrap() {
         let def = &collect["parameters"][k];
         assert!(
             def.is_object(),
             "runCommand passes {k}, which vestige-collect does not declare"
         );
+        let doc_pattern = def["allowedPattern"].as_str().unwrap();
+        // A runbook parameter passed straight through must not accept what the document
+        // refuses: the runbook would start, then fail at its collect step.
+        if let Some(name) = v
+            .as_str()
+            .and_then(|s| s.strip_prefix("{{"))
+            .and_then(|s| s.strip_suffix("}}"))
+            .map(str::trim)
+        {
+            if let Some(runbook_pattern) = doc["parameters"][name]["allowedPattern"].as_str() {
+                let runbook = regex::Regex::new(&format!(r"\A(?:{runbook_pattern})\z")).unwrap();
+                let document = regex::Regex::new(&format!(r"\A(?:{doc_pattern})\z")).unwrap();
+                for c in &candidates {
+                    assert!(
+                        !runbook.is_match(c) || document.is_match(c),
+                        "the runbook's {name} accepts {c:?}, which vestige-collect's {k} refuses"
+                    );
+                }
+            }
+        }
         if let Some(s) = v.as_str().filter(|s| !s.contains("{{")) {
             assert!(
                 full_match(def["allowedPattern"].as_str().unwrap(), s),

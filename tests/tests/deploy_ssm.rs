@@ -4,7 +4,9 @@
 
 mod deploy_support;
 
-use deploy_support::{full_match, run_ssm_document, write_executable, yaml_file, Moto, SsmRun};
+use deploy_support::{
+    full_match, repo_root, run_ssm_document, show, write_executable, yaml_file, Moto, SsmRun,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -278,6 +280,9 @@ fn ssm_allowed_patterns_accept_real_values_and_reject_shell_metacharacters() {
             "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
         ),
         ("ExecutionTimeout", "5"),
+        ("ExecutionTimeout", "10"),
+        ("ExecutionTimeout", "29"),
+        ("ExecutionTimeout", "030"),
         ("ExecutionTimeout", "86401"),
         (
             "EncryptTo",
@@ -589,4 +594,118 @@ fn ssm_reads_the_signing_key_from_a_secure_string_parameter() {
         ("SigningKey", TEST_KEY_PEM),
     ]);
     assert_eq!(r.exit_code, Some(3), "{r:?}");
+}
+
+/// The first ```sh block after `marker` in the README.
+fn readme_block(marker: &str) -> String {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let after = &readme[readme
+        .find(marker)
+        .unwrap_or_else(|| panic!("README lacks {marker}"))..];
+    let start = after.find("```sh\n").unwrap() + "```sh\n".len();
+    let len = after[start..].find("```").unwrap();
+    after[start..start + len].to_owned()
+}
+
+/// The README's staging commands, run as written against a local S3 server with a release
+/// tarball laid out as build-static.sh lays it out: the hash they compute is the bare
+/// binary's (not the tarball's, which the .sha256 file holds), the object they upload is that
+/// binary, and the collect document runs it with the URL and hash they give.
+#[test]
+fn readme_staging_gives_the_url_and_hash_the_collect_document_runs() {
+    let Some(moto) = Moto::start() else { return };
+    let block = readme_block("**Stage it for instances that do not have it installed.**");
+    let version = block
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("VERSION="))
+        .unwrap()
+        .to_owned();
+    let tools = block
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("TOOLS="))
+        .unwrap()
+        .to_owned();
+    let py = format!(
+        "import boto3\nboto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing').create_bucket(Bucket='{tools}')",
+        moto.endpoint
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &py])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+
+    // dist/ as build-static.sh leaves it.
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("vestige-{version}-x86_64-linux");
+    let stage = tmp.path().join("stage").join(&name);
+    std::fs::create_dir_all(&stage).unwrap();
+    let agent = fake_agent(&stage, "vestige", 0);
+    let dist = tmp.path().join("dist");
+    std::fs::create_dir(&dist).unwrap();
+    let pack = format!(
+        "tar -C '{}' -czf '{name}.tar.gz' '{name}' && sha256sum '{name}.tar.gz' > '{name}.tar.gz.sha256'",
+        tmp.path().join("stage").display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &pack])
+        .current_dir(&dist)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let tarball_sha = sha256_file(&dist.join(format!("{name}.tar.gz")));
+
+    let config = tmp.path().join("aws-config");
+    std::fs::write(&config, "[default]\nregion = us-east-1\n").unwrap();
+    let script = format!("set -eu\n{block}\nprintf '%s\\n%s\\n' \"$AGENT_SHA\" \"$AGENT_URI\"\n");
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(tmp.path())
+        .envs(moto.env())
+        .env("AWS_CONFIG_FILE", &config)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut lines = stdout.lines().rev();
+    let agent_uri = lines.next().unwrap().to_owned();
+    let agent_sha = lines.next().unwrap().to_owned();
+    assert_eq!(agent_sha, sha256_file(&agent), "the bare binary's hash");
+    assert_ne!(agent_sha, tarball_sha);
+    assert_eq!(
+        agent_uri,
+        format!("https://{tools}.s3.us-east-1.amazonaws.com/vestige/{version}/vestige")
+    );
+
+    // What was uploaded is the binary; the document takes the URL and hash and runs it.
+    let fetched = tmp.path().join("fetched");
+    let py = format!(
+        "import boto3\nb = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing').get_object(Bucket='{tools}', Key='vestige/{version}/vestige')['Body'].read()\nopen('{}', 'wb').write(b)",
+        moto.endpoint,
+        fetched.display()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &py])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(sha256_file(&fetched), agent_sha);
+    let r = run_ssm_document(
+        DOC,
+        &SsmRun {
+            params: params(&[
+                ("Bucket", "evidence-test"),
+                ("AgentS3Uri", &agent_uri),
+                ("AgentSha256", &agent_sha),
+            ]),
+            download_source: Some(fetched),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(r.downloaded);
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    assert_eq!(r.summary()["agent"], "vestige");
+    assert!(stage.join("vestige.ran").exists(), "the staged binary ran");
 }

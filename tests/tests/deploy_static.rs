@@ -72,6 +72,11 @@ fn static_binary_collects_in_an_empty_root_resolving_imds_over_dns() {
     assert!(
         top.join("profiles/minimal.yaml").is_file() && top.join("profiles/triage.yaml").is_file()
     );
+    let note = std::fs::read_to_string(top.join("LICENSE-NOTE")).unwrap();
+    assert!(
+        note.contains("glibc") && note.contains("LGPL-2.1-or-later"),
+        "{note}"
+    );
     let headers = Command::new("readelf")
         .args(["-lds"])
         .arg(&bin)
@@ -203,4 +208,89 @@ fn walk(dir: &Path) -> Vec<String> {
         }
     }
     out
+}
+
+/// The LICENSE-NOTE packed beside the binary: vestige's license, glibc under the LGPL, and the
+/// crates linked into the binary for the target (each with a license, each at the version
+/// Cargo.lock pins), without dev-dependencies, procedural macros or vestige's own crates.
+#[test]
+fn license_note_names_glibc_and_the_crates_linked_into_the_binary() {
+    let Some(py) = tool("python3") else { return };
+    let out = Command::new(py)
+        .arg(repo_root().join("packaging/license-note.py"))
+        .arg("x86_64-unknown-linux-gnu")
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let note = String::from_utf8(out.stdout).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(note.starts_with(&format!("vestige {version} (x86_64-unknown-linux-gnu)\n")));
+    assert!(
+        note.contains("vestige is licensed under Apache-2.0."),
+        "{note}"
+    );
+    assert!(note.contains("The GNU C Library (glibc"), "{note}");
+    assert!(note.contains("LGPL-2.1-or-later"), "{note}");
+
+    let lock = std::fs::read_to_string(repo_root().join("Cargo.lock")).unwrap();
+    let locked: std::collections::BTreeSet<(String, String)> = lock
+        .split("[[package]]")
+        .filter_map(|p| {
+            let field = |k: &str| {
+                p.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{k} = \"")))
+                    .map(|v| v.trim_end_matches('"').to_owned())
+            };
+            Some((field("name")?, field("version")?))
+        })
+        .collect();
+    let crates: Vec<(String, String, String)> = note
+        .lines()
+        .skip_while(|l| !l.starts_with("- The Rust crates below"))
+        .skip(2)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next().unwrap().to_owned();
+            let version = w.next().unwrap().to_owned();
+            let license = w.collect::<Vec<_>>().join(" ");
+            (name, version, license)
+        })
+        .collect();
+    assert!(crates.len() > 50, "{note}");
+    let names: std::collections::BTreeSet<&str> = crates.iter().map(|c| c.0.as_str()).collect();
+    for (name, version, license) in &crates {
+        assert!(
+            locked.contains(&(name.clone(), version.clone())),
+            "{name} {version} is not in Cargo.lock"
+        );
+        assert!(!license.is_empty(), "{name} has no license");
+    }
+    // Linked: direct dependencies of vestige and the S3 sink's stack.
+    for c in [
+        "zstd",
+        "ring",
+        "sha2",
+        "age",
+        "tokio",
+        "aws-sdk-s3",
+        "rustls",
+        "libc",
+    ] {
+        assert!(names.contains(c), "{c} missing from the note");
+    }
+    // Not linked: test-only crates, build-time macros, vestige's own crates.
+    for c in [
+        "tempfile",
+        "criterion",
+        "proptest",
+        "serde_derive",
+        "thiserror-impl",
+        "clap_derive",
+        "collector-spec",
+        "vestige",
+    ] {
+        assert!(!names.contains(c), "{c} is not in the binary");
+    }
 }

@@ -16,6 +16,8 @@ const CASE: &str = "CASE-0042";
 const SINCE: &str = "2026-11-30T00:00:00Z";
 /// The remote address the "connections to an address" hunt looks for.
 const PLANTED_ADDRESS: &str = "198.51.100.23";
+/// The kernel taint planted on one host: P (proprietary), O (out-of-tree), E (unsigned).
+const PLANTED_TAINT: u64 = 1 | 1 << 12 | 1 << 13;
 
 const ZOO_SPEC: &str = "name: fleet-zoo
 artifacts:
@@ -214,7 +216,7 @@ fn hunt_pack_finds_the_planted_rows_and_only_those() {
         zoos.push((name.to_string(), run));
     }
 
-    // Seven quiet hosts, five of them with one thing planted.
+    // Seven quiet hosts, six of them with one thing planted.
     let sleep = "$(readlink -f \"$(command -v sleep)\")";
     let plants: Vec<(&str, String)> = vec![
         (
@@ -261,7 +263,15 @@ time.sleep(300)' &\n\
              mount --bind \"$WORK/etc\" /etc"
                 .to_string(),
         ),
-        ("web-7", String::new()),
+        // The kernel as this host's collector sees it: tainted by a proprietary, out-of-tree,
+        // unsigned module.
+        (
+            "web-7",
+            format!(
+                "printf '{PLANTED_TAINT}\\n' > \"$WORK/tainted\"\n\
+                 mount --bind \"$WORK/tainted\" /proc/sys/kernel/tainted"
+            ),
+        ),
     ];
     let new_login = 1_796_000_000u32; // 2026-11-30T...; after SINCE
     let old_login = 1_700_000_000u32; // 2023-11-14, before SINCE
@@ -424,8 +434,16 @@ time.sleep(300)' &\n\
         .collect();
     assert_eq!(host_pid_set(&rows), want, "{rows:#?}");
 
-    // Kernel taint cannot be planted: the query must agree with the records themselves.
+    // Kernel taint: web-7's collector read the planted value through a bind mount over
+    // /proc/sys/kernel/tainted; every other host read this machine's own value. Modules cannot
+    // be planted (no loadable-module support here), so the module rows must agree with the
+    // records themselves.
     let rows = hunt(&case_dir, "kernel_taint.sql", &[]);
+    let real_taint: u64 = std::fs::read_to_string("/proc/sys/kernel/tainted")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let mut want = BTreeSet::new();
     for m in &manifests {
         let root = m.parent().unwrap();
@@ -436,10 +454,16 @@ time.sleep(300)' &\n\
             .unwrap()
             .to_str()
             .unwrap();
-        for r in e2e::artifact_records(root, "system") {
-            if r["tainted"].as_u64().unwrap_or(0) != 0 {
-                want.insert((host.to_string(), "kernel".to_string()));
-            }
+        let expected = if host == "web-7" {
+            PLANTED_TAINT
+        } else {
+            real_taint
+        };
+        let system = e2e::artifact_records(root, "system");
+        assert_eq!(system.len(), 1, "{host}");
+        assert_eq!(system[0]["tainted"], expected, "{host}");
+        if expected != 0 {
+            want.insert((host.to_string(), "kernel".to_string()));
         }
         for r in e2e::artifact_records(root, "kernel_modules") {
             if r["taint"].as_str().is_some_and(|t| !t.is_empty())
@@ -459,6 +483,29 @@ time.sleep(300)' &\n\
         })
         .collect();
     assert_eq!(got, want, "{rows:#?}");
+    let kernel_hosts: BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r["source"] == "kernel")
+        .map(|r| r["host_id"].as_str().unwrap())
+        .collect();
+    if real_taint == 0 {
+        assert_eq!(kernel_hosts, BTreeSet::from(["web-7"]), "{rows:#?}");
+    } else {
+        assert!(kernel_hosts.contains("web-7"), "{rows:#?}");
+    }
+    let web7 = rows
+        .iter()
+        .find(|r| r["host_id"] == "web-7" && r["source"] == "kernel")
+        .unwrap();
+    assert_eq!(web7["taint"], PLANTED_TAINT.to_string());
+    let detail = web7["detail"].as_str().unwrap();
+    for flag in [
+        "P: proprietary module loaded",
+        "O: externally-built (out-of-tree) module loaded",
+        "E: unsigned module loaded",
+    ] {
+        assert!(detail.contains(flag), "{flag} not in {detail}");
+    }
 }
 
 #[test]
@@ -725,6 +772,18 @@ fn fleet_collect_sends_the_document_to_tagged_instances_with_rate_controls() {
             "--instance-ids",
             "i-1;reboot",
         ],
+        // Below what vestige-collect accepts (its deadline would be under 15 s).
+        &[
+            "collect",
+            "--bucket",
+            "evidence-test",
+            "--case",
+            "IR-9",
+            "--tag",
+            "a=b",
+            "--execution-timeout",
+            "20",
+        ],
     ] {
         let out = fleet(bad);
         assert_eq!(
@@ -892,4 +951,235 @@ fn fleet_summary_has_one_row_per_instance_with_location_and_manifest_hash() {
         table.contains("(2 instances, 2 with a manifest)"),
         "{table}"
     );
+}
+
+/// `fleet.py summary COMMAND_ID`, the live path: boto3 pages through ListCommandInvocations and
+/// asks GetCommandInvocation for each instance's `collect` step, against an SSM JSON endpoint on
+/// loopback (tests/support/fake_ssm.py; moto has no ListCommandInvocations). Five instances over
+/// three pages: two with real vestige summary lines, one whose document refused to run, one the
+/// command never reached (GetCommandInvocation: InvocationDoesNotExist), one whose read was
+/// throttled past the SDK's retries.
+#[test]
+fn fleet_summary_pages_through_the_ssm_api_and_reads_each_collect_step() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let out = Command::new(e2e::vestige_bin())
+            .args(["collect", "--quiet", "--spec", "minimal", "--out"])
+            .arg(tmp.path().join("out"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        lines.push(text.lines().last().unwrap().to_string());
+    }
+    let summaries: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let command_id = "5a2c1b9e-7d3f-4e21-9c8a-0f1e2d3c4b5a";
+    let listed = |iid: &str, status: &str| {
+        serde_json::json!({"CommandId": command_id, "InstanceId": iid, "Status": status,
+                           "StatusDetails": status, "DocumentName": "vestige-collect"})
+    };
+    let got = |iid: &str, status: &str, code: i64, stdout: &str, stderr: &str| {
+        serde_json::json!({"CommandId": command_id, "InstanceId": iid, "PluginName": "collect",
+                           "Status": status, "StatusDetails": status, "ResponseCode": code,
+                           "StandardOutputContent": stdout, "StandardErrorContent": stderr})
+    };
+    let config = serde_json::json!({
+        "command_id": command_id,
+        "invocations": [
+            {"list": listed("i-0eeeeeeeeeeeeeee5", "Success"), "get_error": "ThrottlingException"},
+            {"list": listed("i-0bbbbbbbbbbbbbbb2", "Success"),
+             "get": got("i-0bbbbbbbbbbbbbbb2", "Success", 0, &format!("{}\n", lines[1]), "")},
+            {"list": listed("i-0ddddddddddddddd4", "Undeliverable"), "get_error": "InvocationDoesNotExist"},
+            {"list": listed("i-0aaaaaaaaaaaaaaa1", "Success"),
+             "get": got("i-0aaaaaaaaaaaaaaa1", "Success", 0,
+                        &format!("progress on stdout\n{}\n", lines[0]), "")},
+            {"list": listed("i-0ccccccccccccccc3", "Failed"),
+             "get": got("i-0ccccccccccccccc3", "Failed", 3,
+                        "{\"error\":\"vestige is not installed at /opt/vestige/bin/vestige and AgentS3Uri is empty\",\"manifest_sha256\":null}\n",
+                        "vestige-collect: vestige is not installed\n")}
+        ]
+    });
+    let config_path = tmp.path().join("ssm.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let ready = tmp.path().join("ssm.port");
+    let log = tmp.path().join("ssm.log");
+    let mut server = Command::new("python3")
+        .arg(repo().join("tests/support/fake_ssm.py"))
+        .args([&config_path, &ready, &log])
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let port = loop {
+        if let Ok(p) = std::fs::read_to_string(&ready) {
+            break p;
+        }
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the SSM endpoint did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = Command::new("python3")
+        .arg(repo().join("packaging/fleet/fleet.py"))
+        .args(["summary", "--format", "jsonl", command_id])
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_RETRY_MODE", "standard")
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["instance_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "i-0aaaaaaaaaaaaaaa1",
+            "i-0bbbbbbbbbbbbbbb2",
+            "i-0ccccccccccccccc3",
+            "i-0ddddddddddddddd4",
+            "i-0eeeeeeeeeeeeeee5"
+        ]
+    );
+    for (row, s) in rows.iter().zip(&summaries) {
+        assert_eq!(row["status"], "Success");
+        assert_eq!(row["exit_code"], 0);
+        assert_eq!(row["location"], s["location"]);
+        assert_eq!(row["manifest_sha256"], s["manifest_sha256"]);
+        assert_eq!(row["artifacts"], s["artifacts"]);
+        assert!(row["error"].is_null());
+    }
+    assert_eq!(rows[2]["status"], "Failed");
+    assert_eq!(rows[2]["exit_code"], 3);
+    assert!(rows[2]["error"].as_str().unwrap().contains("not installed"));
+    assert_eq!(rows[3]["status"], "Undeliverable");
+    assert!(rows[3]["manifest_sha256"].is_null());
+    assert_eq!(rows[3]["error"], "Undeliverable");
+    assert!(rows[4]["manifest_sha256"].is_null());
+    assert!(
+        rows[4]["error"]
+            .as_str()
+            .unwrap()
+            .contains("ThrottlingException"),
+        "{}",
+        rows[4]
+    );
+
+    // What was asked: three pages, then the collect step of each listed instance.
+    let requests: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pages: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["op"] == "ListCommandInvocations")
+        .collect();
+    assert_eq!(pages.len(), 3, "{requests:#?}");
+    assert!(pages[0]["body"].get("NextToken").is_none());
+    assert_eq!(pages[1]["body"]["NextToken"], "2");
+    assert_eq!(pages[2]["body"]["NextToken"], "4");
+    let mut asked: Vec<&str> = requests
+        .iter()
+        .filter(|r| r["op"] == "GetCommandInvocation")
+        .map(|r| {
+            assert_eq!(r["body"]["PluginName"], "collect");
+            assert_eq!(r["body"]["CommandId"], command_id);
+            r["body"]["InstanceId"].as_str().unwrap()
+        })
+        .collect();
+    // The throttled read was tried twice (AWS_MAX_ATTEMPTS=2), every other once.
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|i| **i == "i-0eeeeeeeeeeeeeee5")
+            .count(),
+        2
+    );
+    asked.sort();
+    asked.dedup();
+    assert_eq!(asked, ids);
+}
+
+/// `fleet.py collect --resource-group NAME` against moto's SSM: the command targets the group by
+/// name (SSM resolves the members when it sends; moto records the target but does not resolve
+/// groups), and a name that is not a group name is refused before anything is sent.
+#[test]
+fn fleet_collect_targets_a_resource_group_by_name() {
+    use e2e::moto::{aws_env, Moto};
+    let moto = Moto::start();
+    let doc = std::fs::read_to_string(repo().join("packaging/ssm/vestige-collect.yaml")).unwrap();
+    moto.boto(&format!(
+        "ssm = boto3.client('ssm', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1')\n\
+         rg = boto3.client('resource-groups', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1')\n\
+         ssm.create_document(Content={doc:?}, Name='vestige-collect', DocumentType='Command', DocumentFormat='YAML')\n\
+         rg.create_group(Name='web-prod', ResourceQuery={{'Type': 'TAG_FILTERS_1_0', 'Query': json.dumps({{'ResourceTypeFilters': ['AWS::EC2::Instance'], 'TagFilters': [{{'Key': 'App', 'Values': ['web']}}]}})}})"
+    ));
+    let fleet = |args: &[&str]| {
+        let mut cmd = Command::new("python3");
+        aws_env(&mut cmd);
+        cmd.env("AWS_ENDPOINT_URL", moto.endpoint())
+            .arg(repo().join("packaging/fleet/fleet.py"))
+            .args(["collect", "--bucket", "evidence-test", "--case", "IR-9"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for bad in ["web prod", "web;reboot", "", "$(id)"] {
+        let out = fleet(&["--resource-group", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    let out = fleet(&["--resource-group", "web-prod", "--tag", "App=web"]);
+    assert_eq!(out.status.code(), Some(2), "one kind of target only");
+    let sent_before = moto.boto(
+        "print(len(boto3.client('ssm', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1').list_commands()['Commands']))",
+    );
+    assert_eq!(sent_before.trim(), "0", "a refused request sent nothing");
+
+    let out = fleet(&["--resource-group", "web-prod", "--max-concurrency", "25%"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let command_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let sent: Value = serde_json::from_str(
+        moto.boto(&format!(
+            "ssm = boto3.client('ssm', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1')\n\
+             print(json.dumps(ssm.list_commands(CommandId='{command_id}')['Commands'][0], default=str))"
+        ))
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(sent["DocumentName"], "vestige-collect");
+    assert_eq!(
+        sent["Targets"],
+        serde_json::json!([{"Key": "resource-groups:Name", "Values": ["web-prod"]}])
+    );
+    assert_eq!(sent["MaxConcurrency"], "25%");
+    assert_eq!(sent["Parameters"]["CaseId"], serde_json::json!(["IR-9"]));
 }

@@ -624,6 +624,7 @@ fn print_report(report: &crate::verify::Report, json: bool) -> ExitCode {
                 "signature_public_key": report.signature_public_key,
                 "decrypted": report.decrypted,
                 "ciphertext_only": report.ciphertext_only,
+                "in_bucket": report.in_bucket,
             })
         );
     }

@@ -326,6 +326,7 @@ pub fn collect(
             threads: self_threads(),
             threads_peak: threads_peak.max(self_threads()),
             endpoints,
+            fallback: sink.fallback(),
         },
         clock: Some(ClockInfo {
             start: clock_start,

@@ -46,6 +46,9 @@ pub struct Report {
     pub ciphertext_only: usize,
     /// Objects checked.
     pub checked: usize,
+    /// Objects absent here that the manifest says were uploaded to the bucket before it
+    /// failed (a `--fallback-out` collection); verify them in the bucket.
+    pub in_bucket: usize,
     /// Objects that matched.
     pub matched: Vec<String>,
     /// Every mismatch.
@@ -244,6 +247,7 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
         decrypted: 0,
         ciphertext_only: 0,
         checked: 0,
+        in_bucket: 0,
         matched: Vec::new(),
         problems: Vec::new(),
         notes: Vec::new(),
@@ -307,6 +311,14 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
         }
     }
 
+    // A fallback collection: what reached the bucket first is not beside this manifest.
+    let in_bucket: HashSet<&str> = manifest
+        .collector
+        .fallback
+        .as_ref()
+        .filter(|f| f.bucket.trim_end_matches('/') != reader.location().trim_end_matches('/'))
+        .map(|f| f.uploaded.iter().map(String::as_str).collect())
+        .unwrap_or_default();
     let mut listed: HashSet<String> = HashSet::new();
     listed.insert(MANIFEST_PATH.to_owned());
     listed.insert(SIGNATURE_PATH.to_owned());
@@ -329,6 +341,10 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
         };
         let r = match reader.open(path) {
             Ok(r) => r,
+            Err(_) if in_bucket.contains(path) => {
+                report.in_bucket += 1;
+                continue;
+            }
             Err(e) => {
                 let cause = match &e {
                     SinkError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
@@ -464,6 +480,18 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
         Err(e) => report
             .notes
             .push(format!("could not list the collection: {e}")),
+    }
+    if let Some(f) = manifest
+        .collector
+        .fallback
+        .as_ref()
+        .filter(|_| report.in_bucket > 0)
+    {
+        report.notes.push(format!(
+            "{} objects were uploaded to {} before the bucket failed and are not here; \
+             verify them there",
+            report.in_bucket, f.bucket
+        ));
     }
     if report.ciphertext_only > 0 {
         report.notes.push(format!(

@@ -499,6 +499,155 @@ fn endpoint_cut_mid_upload_fails_cleanly_and_keeps_what_was_uploaded() {
     }
 }
 
+/// The collect arguments of the server-kill tests: a big executable forces a multipart upload.
+fn kill_args(spec: &Path, moto: &Moto, prefix: &str) -> Vec<String> {
+    [
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--quiet",
+        "--s3",
+        &format!("s3://{BUCKET}/{prefix}"),
+        "--endpoint-url",
+        &moto.endpoint(),
+        "--part-size",
+        "5MiB",
+        "--s3-attempt-timeout",
+        "2s",
+        "--s3-max-attempts",
+        "3",
+        "--deadline",
+        "60s",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect()
+}
+
+#[test]
+fn server_killed_mid_upload_exits_1_naming_what_was_and_was_not_uploaded() {
+    let _serial = serial();
+    let mut moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let exe = BigExe::start(24);
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_file(tmp.path(), &exe);
+    let args = kill_args(&spec, &moto, "killed");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (out, took) = run_with_fault(&args, || moto.kill());
+    drop(exe);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // Connection refusals retried with backoff, well inside the deadline and its reserve.
+    assert!(took < Duration::from_secs(75), "took {took:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The last stdout line is the machine-readable failure: no manifest, and the detail
+    // names what reached the bucket before the kill and what did not.
+    let s = summary(&out);
+    assert!(s["manifest_sha256"].is_null(), "{s}");
+    assert!(
+        s["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot store the manifest")),
+        "{s}"
+    );
+    let detail = s["detail"].as_str().unwrap_or_else(|| panic!("{s}"));
+    let (uploaded, not_uploaded) = detail
+        .split_once("not uploaded: ")
+        .unwrap_or_else(|| panic!("{detail}"));
+    assert!(uploaded.contains("uploaded to s3://"), "{detail}");
+    assert!(
+        uploaded.contains("artifacts/connections.jsonl.zst"),
+        "{detail}"
+    );
+    assert!(not_uploaded.contains("manifest.json"), "{detail}");
+    assert!(err.contains(detail), "{err}");
+}
+
+#[test]
+fn server_killed_mid_upload_with_fallback_completes_there_and_verifies() {
+    let _serial = serial();
+    let mut moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let exe = BigExe::start(24);
+    let exe_sha = exe.sha256.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_file(tmp.path(), &exe);
+    let fallback = tmp.path().join("fallback");
+    let mut args = kill_args(&spec, &moto, "killed-fb");
+    args.extend([
+        "--fallback-out".to_owned(),
+        fallback.to_str().unwrap().to_owned(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (out, took) = run_with_fault(&args, || moto.kill());
+    drop(exe);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(took < Duration::from_secs(75), "took {took:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    let s = summary(&out);
+    let location = PathBuf::from(s["location"].as_str().unwrap());
+    assert!(location.starts_with(&fallback), "{s}");
+    let m = e2e::manifest(&location);
+    let entries = m["artifacts"].as_array().unwrap();
+    // The interrupted upload is an error entry; the records after it are kept locally.
+    assert!(
+        entries.iter().any(|a| a["status"] == "error"
+            && a["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("executable-"))),
+        "{m}"
+    );
+    assert!(!entries.iter().any(|a| a["raw_sha256"] == exe_sha), "{m}");
+    let processes = entries.iter().find(|a| a["name"] == "processes").unwrap();
+    assert!(location.join(processes["path"].as_str().unwrap()).exists());
+    // The signed manifest names what reached the bucket before the kill (lost with moto's
+    // memory): verify checks everything kept here and names the rest as in the bucket.
+    let fb = &m["collector"]["fallback"];
+    assert_eq!(
+        fb["bucket"].as_str(),
+        Some(
+            format!(
+                "s3://{BUCKET}/killed-fb/{}/{}",
+                m["host_id"].as_str().unwrap(),
+                m["collection_id"].as_str().unwrap()
+            )
+            .as_str()
+        ),
+        "{m}"
+    );
+    let uploaded: Vec<&str> = fb["uploaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        uploaded.contains(&"artifacts/connections.jsonl.zst"),
+        "{fb}"
+    );
+    for p in &uploaded {
+        assert!(!location.join(p).exists(), "{p}");
+    }
+    let v = run(&["verify", location.to_str().unwrap(), "--json"]);
+    let vs = text(&v.stdout);
+    assert_eq!(v.status.code(), Some(0), "{vs}");
+    let v: serde_json::Value = serde_json::from_str(vs.trim()).unwrap();
+    assert_eq!(v["in_bucket"], uploaded.len(), "{v}");
+    assert!(
+        v["matched"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(processes["path"])),
+        "{v}"
+    );
+    // A kept object removed is still a problem: only the bucket's objects are excused.
+    std::fs::remove_file(location.join(processes["path"].as_str().unwrap())).unwrap();
+    let v = run(&["verify", location.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", text(&v.stdout));
+}
+
 #[test]
 fn endpoint_cut_with_fallback_keeps_the_rest_locally() {
     let _serial = serial();

@@ -76,6 +76,11 @@ pub trait Sink: Send + Sync {
     fn buffered_bytes(&self) -> u64 {
         0
     }
+    /// When the destination failed and a fallback took over: the objects that reached the
+    /// original destination first (recorded in the manifest so the rest can be verified).
+    fn fallback(&self) -> Option<crate::manifest::FallbackInfo> {
+        None
+    }
     /// Called once after the manifest is committed: flush whatever is pending.
     fn close(&self) -> Result<(), SinkError> {
         Ok(())

@@ -583,6 +583,18 @@ impl Sink for S3Sink {
         vec![self.shared.endpoint.clone()]
     }
 
+    /// Once an upload failed for good with `--fallback-out` given, the manifest (written
+    /// last) is expected in the fallback directory: it lists what the bucket holds instead.
+    fn fallback(&self) -> Option<crate::manifest::FallbackInfo> {
+        self.shared.opts.fallback.as_ref()?;
+        let l = self.shared.ledger.lock().ok()?;
+        l.broken.as_ref()?;
+        Some(crate::manifest::FallbackInfo {
+            bucket: self.shared.root.to_string(),
+            uploaded: l.uploaded.clone(),
+        })
+    }
+
     /// The part being filled and the parts in flight.
     fn buffered_bytes(&self) -> u64 {
         let parts = u64::try_from(self.shared.opts.parts_in_flight).unwrap_or(u64::MAX);

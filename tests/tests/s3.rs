@@ -743,6 +743,117 @@ fn endpoint_cut_with_fallback_keeps_the_rest_locally() {
 }
 
 #[test]
+fn collect_requests_are_writes_only_and_every_body_is_hashed() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let relay = Relay::start(moto.port());
+    let exe = BigExe::start(12);
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_file(tmp.path(), &exe);
+    let out = run(&[
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--quiet",
+        "--s3",
+        &format!("s3://{BUCKET}/audit"),
+        "--endpoint-url",
+        &relay.endpoint(),
+        "--part-size",
+        "5MiB",
+    ]);
+    drop(exe);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = summary(&out);
+    let prefix = root_prefix(s["location"].as_str().unwrap());
+
+    // Every request the collection made, classified by method and query: writes only.
+    let heads = relay.request_heads();
+    let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+    let mut completes = Vec::new();
+    for head in &heads {
+        let mut lines = head.lines();
+        let request_line = lines.next().unwrap_or_default();
+        let mut parts = request_line.split(' ');
+        let (method, target) = (parts.next().unwrap(), parts.next().unwrap_or_default());
+        let (key_path, query) = target.split_once('?').unwrap_or((target, ""));
+        let has = |q: &str| {
+            query
+                .split('&')
+                .any(|p| p == q || p.starts_with(&format!("{q}=")))
+        };
+        let kind = match method {
+            "PUT" if has("partNumber") && has("uploadId") => "UploadPart",
+            "PUT" if !has("uploadId") => "PutObject",
+            "POST" if has("uploads") => "CreateMultipartUpload",
+            "POST" if has("uploadId") => "CompleteMultipartUpload",
+            "DELETE" if has("uploadId") => "AbortMultipartUpload",
+            _ => panic!("collect sent a request outside the write-only set: {request_line}"),
+        };
+        *kinds.entry(kind).or_default() += 1;
+        let header = |name: &str| {
+            head.lines().skip(1).find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+        };
+        let body_len: u64 = header("content-length")
+            .or_else(|| header("x-amz-decoded-content-length"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if body_len > 0 {
+            let checksum = header("x-amz-checksum-sha256");
+            let payload_hash = header("x-amz-content-sha256")
+                .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(
+                checksum.is_some() || payload_hash.is_some(),
+                "{kind} carries a body with no SHA-256 of it:\n{head}"
+            );
+        }
+        if kind == "CompleteMultipartUpload" {
+            completes.push((key_path.to_owned(), header("x-amz-checksum-sha256")));
+        }
+    }
+    for kind in [
+        "PutObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "CompleteMultipartUpload",
+    ] {
+        assert!(kinds.contains_key(kind), "no {kind} seen: {kinds:?}");
+    }
+    assert!(kinds["UploadPart"] >= 2, "{kinds:?}");
+
+    // The completion names the composite checksum of its parts, and it is the one the store
+    // computed itself from what it received.
+    assert!(!completes.is_empty());
+    for (key_path, sent) in completes {
+        let sent = sent.unwrap_or_else(|| panic!("{key_path}: no composite checksum sent"));
+        let key = key_path
+            .strip_prefix(&format!("/{BUCKET}/"))
+            .unwrap()
+            .to_owned();
+        assert!(key.starts_with(&prefix), "{key}");
+        let stored = moto.boto(&format!(
+            "h = s3.head_object(Bucket='{BUCKET}', Key='{key}', ChecksumMode='ENABLED')\n\
+             print(h.get('ChecksumSHA256', ''))"
+        ));
+        // moto reads it back without the `-N` part count.
+        let parts = format!("-{}", kinds["UploadPart"]);
+        assert!(sent.ends_with(&parts), "{sent}");
+        let stored = stored.trim();
+        assert_eq!(
+            stored.strip_suffix(&parts).unwrap_or(stored),
+            sent.strip_suffix(&parts).unwrap(),
+            "{key}"
+        );
+    }
+}
+
+#[test]
 fn no_flag_takes_a_secret_and_credentials_never_show() {
     let help = e2e::vestige(&["collect", "--help"]);
     let h = text(&help.stdout).to_lowercase();

@@ -373,6 +373,25 @@ fn b64_sha256(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
 
+/// The composite checksum S3 computes for a multipart object uploaded with SHA-256 part
+/// checksums: SHA-256 over the parts' binary digests in part order, base64, then `-N`.
+/// Sent with CompleteMultipartUpload so the store refuses to assemble anything else. `None`
+/// when a part lacks a readable checksum.
+fn composite_sha256(parts: &[CompletedPart]) -> Option<String> {
+    let mut h = Sha256::new();
+    for p in parts {
+        let digest = base64::engine::general_purpose::STANDARD
+            .decode(p.checksum_sha256()?)
+            .ok()?;
+        h.update(&digest);
+    }
+    Some(format!(
+        "{}-{}",
+        base64::engine::general_purpose::STANDARD.encode(h.finalize()),
+        parts.len()
+    ))
+}
+
 /// Part size for 1-based part `n`: doubles every [`PARTS_PER_TIER`] parts, capped at 5 GiB.
 pub fn part_size_for(base: u64, n: i32) -> u64 {
     let tier = u32::try_from((n.max(1) - 1) / PARTS_PER_TIER).unwrap_or(0);
@@ -851,6 +870,7 @@ impl S3Object {
             return Err(e);
         }
         parts.sort_by_key(|p| p.part_number());
+        let composite = composite_sha256(&parts);
         // Completing can take long on big objects; a timed-out attempt may still have
         // succeeded, in which case the retry finds no upload: that is success, not failure
         // (vestige never aborts an upload it is completing).
@@ -861,6 +881,7 @@ impl S3Object {
             .bucket(&sh.root.bucket)
             .key(&self.key)
             .upload_id(&up.id)
+            .set_checksum_sha256(composite)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -1179,6 +1200,23 @@ impl CollectionReader for S3Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn composite_checksum_is_over_the_part_digests_with_the_part_count() {
+        let part = |n: i32, body: &[u8]| {
+            CompletedPart::builder()
+                .part_number(n)
+                .checksum_sha256(b64_sha256(body))
+                .build()
+        };
+        let parts = [part(1, b"first part"), part(2, b"second")];
+        assert_eq!(
+            composite_sha256(&parts).as_deref(),
+            Some("uuadpAct5xACtSaoxUcMYjjiBHFXWk36g7Y1st+cM/I=-2")
+        );
+        let unhashed = CompletedPart::builder().part_number(3).build();
+        assert_eq!(composite_sha256(&[part(1, b"x"), unhashed]), None);
+    }
 
     #[test]
     fn urls_parse() {

@@ -267,10 +267,7 @@ pub fn collect(
             address: host::endpoint_from_env(),
         });
     }
-    endpoints.extend(sink.endpoints().into_iter().map(|address| Endpoint {
-        purpose: "s3".into(),
-        address,
-    }));
+    endpoints.extend(sink.endpoints());
     let mut manifest = Manifest {
         schema: SCHEMA.to_owned(),
         collection_id: collection_id.clone(),

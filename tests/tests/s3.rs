@@ -853,6 +853,96 @@ fn collect_requests_are_writes_only_and_every_body_is_hashed() {
     }
 }
 
+/// The manifest's footprint as `purpose address` strings.
+fn endpoints_of(m: &serde_json::Value) -> Vec<String> {
+    m["collector"]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["purpose"].as_str().unwrap(),
+                e["address"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn footprint_names_sts_when_vestige_calls_it_and_the_s3_endpoint_contacted() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let (url, endpoint) = (format!("s3://{BUCKET}/fp"), moto.endpoint());
+    let base = [
+        "collect",
+        "--spec",
+        "minimal",
+        "--quiet",
+        "--time-source",
+        "none",
+        "--s3",
+    ];
+    let with_caller = [
+        &base[..],
+        &[&url, "--endpoint-url", &endpoint, "--s3-caller-prefix"],
+    ]
+    .concat();
+    let out = run(&with_caller);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let prefix = root_prefix(summary(&out)["location"].as_str().unwrap());
+    let eps = endpoints_of(&manifest_from_s3(&moto, &prefix));
+    // moto serves STS on the same endpoint (--endpoint-url applies to every AWS service).
+    assert_eq!(
+        eps,
+        [
+            format!("sts {}", moto.endpoint()),
+            format!("s3 {}", moto.endpoint())
+        ],
+        "{eps:?}"
+    );
+
+    // Without --s3-caller-prefix no STS request is made, and none is listed.
+    let plain = [&base[..], &[&url, "--endpoint-url", &endpoint]].concat();
+    let out = run(&plain);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let prefix = root_prefix(summary(&out)["location"].as_str().unwrap());
+    let eps = endpoints_of(&manifest_from_s3(&moto, &prefix));
+    assert_eq!(eps, [format!("s3 {}", moto.endpoint())], "{eps:?}");
+
+    // Without --endpoint-url the bucket's virtual host is what is contacted. In a network
+    // namespace of its own nothing answers; the fallback manifest keeps the footprint.
+    let tmp = tempfile::tempdir().unwrap();
+    let fallback = tmp.path().join("fb");
+    let mut cmd = Command::new("unshare");
+    aws_env(&mut cmd);
+    let out = cmd
+        .arg("-n")
+        .arg(vestige_bin())
+        .args(base)
+        .args([
+            &url,
+            "--s3-max-attempts",
+            "1",
+            "--s3-attempt-timeout",
+            "2s",
+            "--fallback-out",
+            fallback.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let location = PathBuf::from(summary(&out)["location"].as_str().unwrap());
+    assert!(location.starts_with(&fallback), "{location:?}");
+    let eps = endpoints_of(&e2e::manifest(&location));
+    assert!(
+        eps.contains(&format!("s3 https://{BUCKET}.s3.us-east-1.amazonaws.com")),
+        "{eps:?}"
+    );
+    assert!(!eps.iter().any(|e| e.starts_with("sts ")), "{eps:?}");
+}
+
 #[test]
 fn no_flag_takes_a_secret_and_credentials_never_show() {
     let help = e2e::vestige(&["collect", "--help"]);

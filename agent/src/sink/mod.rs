@@ -67,8 +67,8 @@ pub trait Sink: Send + Sync {
     fn location(&self) -> String;
     /// Starts a new object at `path`, relative to the collection root.
     fn create(&self, path: &str) -> Result<Box<dyn SinkObject>, SinkError>;
-    /// Network endpoints this sink sends to (for the manifest's footprint).
-    fn endpoints(&self) -> Vec<String> {
+    /// Network endpoints this sink sent to or tried (for the manifest's footprint).
+    fn endpoints(&self) -> Vec<crate::manifest::Endpoint> {
         Vec::new()
     }
     /// Bytes this sink holds in memory for one object being written (upload parts in

@@ -12,7 +12,7 @@ use super::dir::DirSink;
 use super::{
     check_relative_path, CollectionReader, CommitInfo, ObjectDigest, Sink, SinkError, SinkObject,
 };
-use crate::manifest::MANIFEST_PATH;
+use crate::manifest::{Endpoint, MANIFEST_PATH};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -222,6 +222,9 @@ pub struct S3Options {
     pub deadline: Option<Instant>,
     /// Collection root on local disk for objects that could not be uploaded.
     pub fallback: Option<PathBuf>,
+    /// Endpoints contacted before the sink existed (STS for `--s3-caller-prefix`), as
+    /// `(purpose, address)`, for the manifest's footprint.
+    pub contacted_before: Vec<(String, String)>,
 }
 
 /// Longest error text kept from one failed request.
@@ -311,8 +314,52 @@ async fn sdk_config(opts: &ClientOptions) -> Result<aws_config::SdkConfig, Strin
     Ok(conf)
 }
 
-/// The client and the endpoint it sends requests to (for the manifest's footprint).
-async fn new_client(opts: &ClientOptions) -> Result<(Client, String), String> {
+/// Records the origin (`scheme://host[:port]`) of every request a client is about to send:
+/// the endpoint actually contacted (e.g. the bucket's virtual host), not the one configured.
+#[derive(Debug, Clone, Default)]
+struct Contacted(Arc<Mutex<Vec<String>>>);
+
+impl Contacted {
+    fn list(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl aws_sdk_s3::config::Intercept for Contacted {
+    fn name(&self) -> &'static str {
+        "vestige-contacted-endpoints"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let origin = origin_of(context.request().uri());
+        if let Ok(mut seen) = self.0.lock() {
+            if !seen.contains(&origin) {
+                seen.push(origin);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://authority` of a request URI (the URI itself when it has no scheme).
+fn origin_of(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+            format!("{scheme}://{authority}")
+        }
+        None => uri.to_owned(),
+    }
+}
+
+/// The client, the endpoint it is configured for, and the recorder of the endpoints it
+/// actually sends to (for the manifest's footprint).
+async fn new_client(opts: &ClientOptions) -> Result<(Client, String, Contacted), String> {
     let conf = sdk_config(opts).await?;
     let custom_endpoint = conf.endpoint_url().is_some();
     let endpoint = match (conf.endpoint_url(), conf.region()) {
@@ -320,12 +367,14 @@ async fn new_client(opts: &ClientOptions) -> Result<(Client, String), String> {
         (None, Some(r)) => format!("https://s3.{r}.amazonaws.com"),
         (None, None) => "https://s3.amazonaws.com".to_owned(),
     };
+    let contacted = Contacted::default();
     let s3conf = aws_sdk_s3::config::Builder::from(&conf)
         .force_path_style(custom_endpoint)
         // vestige supplies its own SHA-256 for every request.
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .interceptor(contacted.clone())
         .build();
-    Ok((Client::from_conf(s3conf), endpoint))
+    Ok((Client::from_conf(s3conf), endpoint, contacted))
 }
 
 /// The manifest and its signature: attempted even after an upload failed, with extra time.
@@ -335,8 +384,9 @@ fn is_custody_record(path: &str) -> bool {
 
 /// The caller's AWS user id (IAM's `aws:userid`: `ROLE_ID:INSTANCE_ID` for an EC2 instance
 /// profile) from STS GetCallerIdentity, which needs no permission. A bucket policy can confine
-/// each instance to keys below its own user id. Bounded: 3 attempts of at most 5 s.
-pub fn caller_user_id(opts: &ClientOptions) -> Result<String, String> {
+/// each instance to keys below its own user id. Bounded: 3 attempts of at most 5 s. Also
+/// returns the STS endpoints the request went to.
+pub fn caller_user_id(opts: &ClientOptions) -> Result<(String, Vec<String>), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -348,7 +398,12 @@ pub fn caller_user_id(opts: &ClientOptions) -> Result<String, String> {
             ..opts.clone()
         };
         let conf = sdk_config(&short).await?;
-        let sts = aws_sdk_sts::Client::new(&conf);
+        let contacted = Contacted::default();
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&conf)
+                .interceptor(contacted.clone())
+                .build(),
+        );
         let out = sts
             .get_caller_identity()
             .send()
@@ -359,7 +414,7 @@ pub fn caller_user_id(opts: &ClientOptions) -> Result<String, String> {
             .ok_or("STS GetCallerIdentity returned no UserId")?
             .to_owned();
         if prefix_ok(&id) && !id.contains('/') {
-            Ok(id)
+            Ok((id, contacted.list()))
         } else {
             Err(format!(
                 "caller user id `{}` cannot be a key segment",
@@ -415,8 +470,10 @@ struct Ledger {
 struct Shared {
     rt: Runtime,
     client: Client,
-    /// Where requests go (recorded in the manifest's footprint).
+    /// Where requests are configured to go.
     endpoint: String,
+    /// Where they went.
+    contacted: Contacted,
     root: S3Url,
     opts: S3Options,
     in_flight: Arc<Semaphore>,
@@ -529,13 +586,14 @@ impl S3Sink {
         }
         opts.parts_in_flight = opts.parts_in_flight.clamp(1, 64);
         let rt = new_runtime()?;
-        let (client, endpoint) = rt.block_on(new_client(&opts.client))?;
+        let (client, endpoint, contacted) = rt.block_on(new_client(&opts.client))?;
         let in_flight = Arc::new(Semaphore::new(opts.parts_in_flight));
         Ok(Self {
             shared: Arc::new(Shared {
                 rt,
                 client,
                 endpoint,
+                contacted,
                 root,
                 opts,
                 in_flight,
@@ -598,8 +656,18 @@ impl Sink for S3Sink {
         }
     }
 
-    fn endpoints(&self) -> Vec<String> {
-        vec![self.shared.endpoint.clone()]
+    /// STS first when it was called, then the S3 endpoints requests were sent to (the
+    /// configured one when no request went out).
+    fn endpoints(&self) -> Vec<Endpoint> {
+        let mut s3 = self.shared.contacted.list();
+        if s3.is_empty() {
+            s3.push(self.shared.endpoint.clone());
+        }
+        let before = self.shared.opts.contacted_before.iter().cloned();
+        before
+            .chain(s3.into_iter().map(|a| ("s3".to_owned(), a)))
+            .map(|(purpose, address)| Endpoint { purpose, address })
+            .collect()
     }
 
     /// Once an upload failed for good with `--fallback-out` given, the manifest (written
@@ -1092,7 +1160,7 @@ impl S3Reader {
     /// A reader for the collection root `root`.
     pub fn new(root: S3Url, client: &ClientOptions) -> Result<Self, String> {
         let rt = new_runtime()?;
-        let (client, _) = rt.block_on(new_client(client))?;
+        let (client, _, _) = rt.block_on(new_client(client))?;
         Ok(Self {
             rt: Arc::new(rt),
             client,

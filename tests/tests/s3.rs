@@ -208,6 +208,77 @@ fn collection_lands_locked_verifies_and_tampering_is_named() {
 }
 
 #[test]
+fn verify_names_a_newer_version_uploaded_over_a_locked_one() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let out = run(&[
+        "collect",
+        "--spec",
+        "minimal",
+        "--quiet",
+        "--time-source",
+        "none",
+        "--s3",
+        &format!("s3://{BUCKET}/ver"),
+        "--endpoint-url",
+        &moto.endpoint(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let location = summary(&out)["location"].as_str().unwrap().to_owned();
+    let prefix = root_prefix(&location);
+    let m = manifest_from_s3(&moto, &prefix);
+    let target = m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "processes")
+        .unwrap();
+    let path = target["path"].as_str().unwrap();
+    let recorded = target["version_id"].as_str().unwrap();
+    let key = format!("{prefix}{path}");
+    let verify = || {
+        let v = run(&["verify", &location, "--endpoint-url", &moto.endpoint()]);
+        (v.status.code(), text(&v.stdout))
+    };
+
+    // Intact: every object's note names its version and the retain-until date.
+    let (code, vout) = verify();
+    assert_eq!(code, Some(0), "{vout}");
+    let head = moto.head(BUCKET, &key);
+    let until = head["ObjectLockRetainUntilDate"].as_str().unwrap();
+    let day = &until[..10];
+    let note = vout
+        .lines()
+        .find(|l| l.starts_with("note") && l.contains(path))
+        .unwrap_or_else(|| panic!("{vout}"));
+    assert!(note.contains(&format!("version {recorded}")), "{note}");
+    assert!(note.contains(&format!("retain until {day}")), "{note}");
+
+    // The same key uploaded again: Object Lock keeps the old version, S3 serves the new one.
+    let newer = moto.boto(&format!(
+        "r = s3.put_object(Bucket='{BUCKET}', Key='{key}', Body=b'not the evidence', \
+         ChecksumAlgorithm='SHA256')\nprint(r['VersionId'])"
+    ));
+    let newer = newer.trim();
+    assert_ne!(newer, recorded);
+    let (code, vout) = verify();
+    assert_eq!(code, Some(1), "{vout}");
+    let mismatches: Vec<&str> = vout.lines().filter(|l| l.starts_with("MISMATCH")).collect();
+    assert_eq!(mismatches.len(), 1, "{vout}");
+    let line = mismatches[0];
+    assert!(line.contains(path), "{line}");
+    assert!(
+        line.contains(&format!(
+            "current version {newer} is not the manifest's version {recorded}"
+        )),
+        "{line}"
+    );
+    // The recorded version itself still hashes as the manifest says (read by version id).
+    assert!(!line.contains("sha256"), "{line}");
+}
+
+#[test]
 fn big_artifact_is_a_multipart_upload_with_explicit_retention() {
     let _serial = serial();
     let moto = Moto::start();

@@ -10,7 +10,8 @@
 
 use super::dir::DirSink;
 use super::{
-    check_relative_path, CollectionReader, CommitInfo, ObjectDigest, Sink, SinkError, SinkObject,
+    check_relative_path, CollectionReader, CommitInfo, ObjectDigest, ObjectFacts, Sink, SinkError,
+    SinkObject,
 };
 use crate::manifest::{Endpoint, MANIFEST_PATH};
 use aws_config::retry::RetryConfig;
@@ -1212,6 +1213,33 @@ impl CollectionReader for S3Reader {
         }))
     }
 
+    fn open_version(
+        &self,
+        path: &str,
+        version_id: &str,
+    ) -> Result<Box<dyn Read + Send>, SinkError> {
+        check_relative_path(path)?;
+        let key = self.root.key(path);
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.root.bucket)
+            .key(&key)
+            .version_id(version_id);
+        let out = self.rt.block_on(req.send()).map_err(|e| {
+            SinkError::Remote(format!(
+                "s3://{}/{key} version {version_id}: {}",
+                self.root.bucket,
+                err_text(&e)
+            ))
+        })?;
+        Ok(Box::new(BodyReader {
+            rt: self.rt.clone(),
+            body: out.body,
+            chunk: bytes::Bytes::new(),
+        }))
+    }
+
     fn list(&self) -> Result<Vec<String>, SinkError> {
         let prefix = self.root.key("");
         let mut out = Vec::new();
@@ -1240,7 +1268,7 @@ impl CollectionReader for S3Reader {
         Ok(out)
     }
 
-    fn describe(&self, path: &str) -> Option<String> {
+    fn describe(&self, path: &str) -> Option<ObjectFacts> {
         let key = self.root.key(path);
         let req = self
             .client
@@ -1249,19 +1277,28 @@ impl CollectionReader for S3Reader {
             .key(&key);
         let out = match self.rt.block_on(req.send()) {
             Ok(o) => o,
-            Err(e) => return Some(format!("no object facts: {}", err_text(&e))),
+            Err(e) => {
+                return Some(ObjectFacts {
+                    version_id: None,
+                    text: format!("no object facts: {}", err_text(&e)),
+                })
+            }
         };
         let until = out
             .object_lock_retain_until_date()
             .and_then(|d| d.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok());
-        Some(format!(
+        let text = format!(
             "version {}, object lock {}, retain until {}, legal hold {}",
             out.version_id().unwrap_or("none"),
             out.object_lock_mode().map_or("none", |m| m.as_str()),
             until.as_deref().unwrap_or("none"),
             out.object_lock_legal_hold_status()
                 .map_or("off", |s| s.as_str()),
-        ))
+        );
+        Some(ObjectFacts {
+            version_id: out.version_id().map(str::to_owned),
+            text,
+        })
     }
 }
 

@@ -97,7 +97,7 @@ pub struct SignatureInfo {
 /// A network endpoint the collector contacted (or tried to).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Endpoint {
-    /// `imds`, `s3` or `ntp`.
+    /// `imds`, `sts`, `s3` or `ntp`.
     pub purpose: String,
     /// URL or host:port.
     pub address: String,

@@ -42,8 +42,6 @@ pub const MIN_PART_SIZE: u64 = 5 << 20;
 pub const MAX_PART_SIZE: u64 = 5 << 30;
 /// Default part size.
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
-/// Default number of parts uploading at once (per sink).
-pub const DEFAULT_PARTS_IN_FLIGHT: usize = 3;
 /// S3's limit on parts per upload.
 const MAX_PARTS: i32 = 10_000;
 /// Parts per size tier: every this many parts the part size doubles, so a stream of unknown

@@ -352,7 +352,9 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
         };
         let r = match opened {
             Ok(r) => r,
-            Err(_) if in_bucket.contains(path) => {
+            Err(SinkError::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound && in_bucket.contains(path) =>
+            {
                 report.in_bucket += 1;
                 continue;
             }

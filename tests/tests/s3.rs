@@ -897,6 +897,13 @@ fn collect_requests_are_writes_only_and_every_body_is_hashed() {
         assert!(kinds.contains_key(kind), "no {kind} seen: {kinds:?}");
     }
     assert!(kinds["UploadPart"] >= 2, "{kinds:?}");
+    // Every object in the bucket came through a request seen here (none was missed; a retry
+    // would add one).
+    let objects = moto.list(BUCKET, &prefix).as_object().unwrap().len();
+    assert!(
+        kinds["PutObject"] + kinds["CompleteMultipartUpload"] >= objects,
+        "{objects} objects from {kinds:?}"
+    );
 
     // The completion names the composite checksum of its parts, and it is the one the store
     // computed itself from what it received.

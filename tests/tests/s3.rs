@@ -603,6 +603,7 @@ fn server_killed_mid_upload_exits_1_naming_what_was_and_was_not_uploaded() {
     let exe = BigExe::start(24);
     let tmp = tempfile::tempdir().unwrap();
     let spec = spec_file(tmp.path(), &exe);
+    let exe_sha = exe.sha256.clone();
     let args = kill_args(&spec, &moto, "killed");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (out, took) = run_with_fault(&args, || moto.kill());
@@ -631,6 +632,12 @@ fn server_killed_mid_upload_exits_1_naming_what_was_and_was_not_uploaded() {
         uploaded.contains("artifacts/connections.jsonl.zst"),
         "{detail}"
     );
+    // The executable whose multipart upload the kill interrupted, and the manifest.
+    assert!(
+        not_uploaded.contains(&format!("artifacts/executables/{exe_sha}.bin.zst")),
+        "{detail}"
+    );
+    assert!(!uploaded.contains(&exe_sha), "{detail}");
     assert!(not_uploaded.contains("manifest.json"), "{detail}");
     assert!(err.contains(detail), "{err}");
 }

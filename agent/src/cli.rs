@@ -644,6 +644,7 @@ fn print_report(report: &crate::verify::Report, json: bool) -> ExitCode {
                 "signature_public_key": report.signature_public_key,
                 "decrypted": report.decrypted,
                 "ciphertext_only": report.ciphertext_only,
+                "in_bucket": report.in_bucket,
             })
         );
     }
@@ -869,9 +870,11 @@ mod s3 {
         let fallback = up.fallback_out.clone();
         let caller_prefix = up.s3_caller_prefix;
         Ok(Box::new(move |id: &Identity| {
+            let mut contacted_before = Vec::new();
             let root = if caller_prefix {
-                let caller = crate::sink::s3::caller_user_id(&client)
+                let (caller, sts) = crate::sink::s3::caller_user_id(&client)
                     .map_err(|e| format!("--s3-caller-prefix: {e}"))?;
+                contacted_before.extend(sts.into_iter().map(|a| ("sts".to_owned(), a)));
                 base.join(&[&caller, &id.host_id, &id.collection_id])
             } else {
                 base.join(&[&id.host_id, &id.collection_id])
@@ -887,6 +890,7 @@ mod s3 {
                 fallback: fallback
                     .as_ref()
                     .map(|d| d.join(&id.host_id).join(&id.collection_id)),
+                contacted_before,
             };
             let sink = Arc::new(S3Sink::new(root, opts)?);
             if let Ok(mut g) = OPENED.lock() {

@@ -97,10 +97,20 @@ pub struct SignatureInfo {
 /// A network endpoint the collector contacted (or tried to).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Endpoint {
-    /// `imds`, `s3` or `ntp`.
+    /// `imds`, `sts`, `s3` or `ntp`.
     pub purpose: String,
     /// URL or host:port.
     pub address: String,
+}
+
+/// Where a collection split when its bucket failed and `--fallback-out` kept the rest.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FallbackInfo {
+    /// The bucket's collection root (`s3://BUCKET/PREFIX/HOST/COLLECTION`).
+    pub bucket: String,
+    /// Objects committed to the bucket before it failed (paths relative to the root); the
+    /// fallback directory does not hold them.
+    pub uploaded: Vec<String>,
 }
 
 /// Build facts of the running binary.
@@ -192,6 +202,10 @@ pub struct CollectorInfo {
     /// Network endpoints the collector contacted or tried to.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
+    /// Set when the bucket failed during the run and `--fallback-out` took the rest: which
+    /// objects are in the bucket instead of beside this manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackInfo>,
 }
 
 /// The collector's CPU quota: asked for, and read back from its cgroup when the run ended.

@@ -201,10 +201,10 @@ pub fn collect(
     let mut entries: Vec<ArtifactEntry> = Vec::new();
     let mut interrupted: Option<String> = None;
 
-    // The spec itself, first: it says what the run meant to do. It holds no host data (only
-    // what to collect), so it stays readable even when the artifacts are encrypted.
+    // The spec itself, first: it says what the run meant to do. Encrypted like every other
+    // artifact: its paths and patterns say what the responders looked for.
     let spec_path = "artifacts/spec.yaml.zst";
-    let spec_entry = match store_spec(sink.as_ref(), spec_path, &spec.source, compression) {
+    let spec_entry = match store_spec(sink.as_ref(), spec_path, &spec.source, &encoding) {
         Ok(e) => e,
         Err(msg) => ArtifactEntry::empty("spec", "spec", Status::Error, Some(msg)),
     };
@@ -373,10 +373,7 @@ pub fn collect(
             address: host::endpoint_from_env(),
         });
     }
-    endpoints.extend(sink.endpoints().into_iter().map(|address| Endpoint {
-        purpose: "s3".into(),
-        address,
-    }));
+    endpoints.extend(sink.endpoints());
     let mut manifest = Manifest {
         schema: SCHEMA.to_owned(),
         collection_id: collection_id.clone(),
@@ -432,6 +429,7 @@ pub fn collect(
             threads: self_threads(),
             threads_peak: threads_peak.max(self_threads()),
             endpoints,
+            fallback: sink.fallback(),
         },
         clock: Some(ClockInfo {
             start: clock_start,
@@ -442,8 +440,8 @@ pub fn collect(
         encryption: encoding.encryption.as_ref().map(|r| EncryptionInfo {
             format: "age".into(),
             recipients: r.as_strings().to_vec(),
-            scope: "every artifact (objects ending in .age); manifest.json, its signature and \
-                    the spec copy are stored readable"
+            scope: "every artifact, the spec copy included (objects ending in .age); \
+                    manifest.json and its signature are stored readable"
                 .into(),
         }),
         signature: Some(SignatureInfo {
@@ -490,9 +488,9 @@ fn store_spec(
     sink: &dyn Sink,
     path: &str,
     source: &str,
-    compression: Compression,
+    encoding: &Encoding,
 ) -> Result<ArtifactEntry, String> {
-    let mut w = ArtifactWriter::create(sink, path, compression).map_err(|e| e.to_string())?;
+    let mut w = ArtifactWriter::create(sink, path, encoding.clone()).map_err(|e| e.to_string())?;
     w.write_raw(source.as_bytes()).map_err(|e| e.to_string())?;
     let fin = w.finish().map_err(|e| e.to_string())?;
     Ok(ArtifactEntry::stored("spec", "spec", &fin))

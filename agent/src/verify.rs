@@ -46,6 +46,9 @@ pub struct Report {
     pub ciphertext_only: usize,
     /// Objects checked.
     pub checked: usize,
+    /// Objects absent here that the manifest says were uploaded to the bucket before it
+    /// failed (a `--fallback-out` collection); verify them in the bucket.
+    pub in_bucket: usize,
     /// Objects that matched.
     pub matched: Vec<String>,
     /// Every mismatch.
@@ -244,6 +247,7 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
         decrypted: 0,
         ciphertext_only: 0,
         checked: 0,
+        in_bucket: 0,
         matched: Vec::new(),
         problems: Vec::new(),
         notes: Vec::new(),
@@ -297,7 +301,7 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
         );
     }
     if let Some(d) = reader.describe(MANIFEST_PATH) {
-        report.notes.push(format!("{MANIFEST_PATH}: {d}"));
+        report.notes.push(format!("{MANIFEST_PATH}: {}", d.text));
     }
     let sig = check_signature(reader, &manifest, &body, checks.public_key, &mut report);
     if let Some(out) = out {
@@ -307,6 +311,18 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
         }
     }
 
+    // A fallback collection: what reached the bucket first is not beside this manifest.
+    let in_bucket: HashSet<&str> = manifest
+        .collector
+        .fallback
+        .as_ref()
+        .filter(|f| f.bucket.trim_end_matches('/') != reader.location().trim_end_matches('/'))
+        .map(|f| f.uploaded.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    // Version ids hold only where the collector stored the objects; a copy elsewhere (another
+    // prefix or bucket) has versions of its own, so there the current objects are checked.
+    let original =
+        manifest.collector.sink.trim_end_matches('/') == reader.location().trim_end_matches('/');
     let mut listed: HashSet<String> = HashSet::new();
     listed.insert(MANIFEST_PATH.to_owned());
     listed.insert(SIGNATURE_PATH.to_owned());
@@ -327,8 +343,21 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
             );
             continue;
         };
-        let r = match reader.open(path) {
+        // The version the manifest recorded is the evidence (locked at upload); a newer
+        // version over it is named below.
+        let recorded_version = a.version_id.as_deref().filter(|_| original);
+        let opened = match recorded_version {
+            Some(v) => reader.open_version(path, v),
+            None => reader.open(path),
+        };
+        let r = match opened {
             Ok(r) => r,
+            Err(SinkError::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound && in_bucket.contains(path) =>
+            {
+                report.in_bucket += 1;
+                continue;
+            }
             Err(e) => {
                 let cause = match &e {
                     SinkError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
@@ -412,6 +441,22 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
                 }
             }
         }
+        let facts = reader.describe(path);
+        if let (Some(want), Some(current)) = (
+            recorded_version,
+            facts.as_ref().and_then(|f| f.version_id.as_deref()),
+        ) {
+            if want != current {
+                problem(
+                    &mut report,
+                    path,
+                    format!(
+                        "current version {current} is not the manifest's version {want}: \
+                         a newer version was uploaded over it"
+                    ),
+                );
+            }
+        }
         if report.problems.len() == before {
             report.matched.push(path.to_owned());
         }
@@ -427,8 +472,8 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
                 problem(&mut report, path, format!("cannot write the copy: {e}"));
             }
         }
-        if let Some(d) = reader.describe(path) {
-            report.notes.push(format!("{path}: {d}"));
+        if let Some(d) = facts {
+            report.notes.push(format!("{path}: {}", d.text));
         }
     }
     if let Some(spec_path) = manifest.spec.path.as_deref() {
@@ -464,6 +509,18 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
         Err(e) => report
             .notes
             .push(format!("could not list the collection: {e}")),
+    }
+    if let Some(f) = manifest
+        .collector
+        .fallback
+        .as_ref()
+        .filter(|_| report.in_bucket > 0)
+    {
+        report.notes.push(format!(
+            "{} objects were uploaded to {} before the bucket failed and are not here; \
+             verify them there",
+            report.in_bucket, f.bucket
+        ));
     }
     if report.ciphertext_only > 0 {
         report.notes.push(format!(

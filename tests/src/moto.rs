@@ -91,6 +91,13 @@ impl Moto {
         self.child.id()
     }
 
+    /// SIGKILLs the server and reaps it: the endpoint is gone, and so is everything it
+    /// stored (moto keeps it in memory).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Runs a python3 snippet with `s3` bound to a boto3 client for this server, `json` and
     /// `sys` imported; returns its stdout. Panics when the snippet fails.
     pub fn boto(&self, body: &str) -> String {
@@ -187,6 +194,7 @@ impl Drop for Moto {
         // Resume first in case a test left it stopped.
         let _ = Command::new("kill")
             .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -284,3 +284,97 @@ fn record_artifacts_overlap_in_pairs_and_file_groups_run_alone() {
     assert!(s["logs"].0 >= s["maps"].1, "{s:?}");
     assert!(s["sys"].0 >= s["logs"].1, "{s:?}");
 }
+
+/// The manifest records who ran it and how: the SSM command id from the variable the SSM
+/// document exports, the SSM agent's instance and region, the build of the binary, and the
+/// default time source (Amazon Time Sync).
+#[test]
+fn manifest_records_ssm_invocation_build_and_default_time_source() {
+    // The variable name is taken from the document itself, so the two cannot drift apart.
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../packaging/ssm/vestige-collect.yaml"),
+    )
+    .unwrap();
+    let exported = regex::Regex::new(r"export (VESTIGE_SSM_[A-Z_]+)")
+        .unwrap()
+        .captures(&doc)
+        .unwrap_or_else(|| panic!("the SSM document exports no VESTIGE_SSM_ variable"))[1]
+        .to_owned();
+    let command_id = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
+    let tmp = tempfile::tempdir().unwrap();
+    let collect = |env: &[(&str, &str)]| {
+        let out = std::process::Command::new(e2e::vestige_bin())
+            .args(["collect", "--quiet", "--spec", "minimal", "--out"])
+            .arg(tmp.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s = summary(&out);
+        manifest(std::path::Path::new(s["location"].as_str().unwrap()))
+    };
+    let m = collect(&[
+        (exported.as_str(), command_id),
+        ("AWS_SSM_INSTANCE_ID", "i-0123456789abcdef0"),
+        ("AWS_SSM_REGION_NAME", "eu-west-1"),
+    ]);
+    let inv = &m["invocation"];
+    assert_eq!(inv["ssm_command_id"], command_id, "{inv}");
+    assert_eq!(inv["ssm_instance_id"], "i-0123456789abcdef0", "{inv}");
+    assert_eq!(inv["ssm_region"], "eu-west-1", "{inv}");
+
+    let build = &m["tool"]["build"];
+    assert!(
+        build["target"]
+            .as_str()
+            .is_some_and(|t| t.contains("linux")),
+        "{build}"
+    );
+    assert!(
+        matches!(build["profile"].as_str(), Some("debug" | "release")),
+        "{build}"
+    );
+    assert!(
+        build["rustc"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("rustc ")),
+        "{build}"
+    );
+    assert!(
+        build["features"].as_array().unwrap().contains(&"s3".into()),
+        "{build}"
+    );
+
+    // No --time-source: Amazon Time Sync, named in the skew and the footprint.
+    let skew = &m["clock"]["skew"];
+    assert_eq!(skew["source"], "169.254.169.123", "{skew}");
+    assert!(
+        m["collector"]["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["purpose"] == "ntp" && e["address"] == "169.254.169.123"),
+        "{}",
+        m["collector"]
+    );
+
+    // Outside SSM nothing is recorded, and a value that is not an id is refused.
+    let m = collect(&[(exported.as_str(), "x; rm -rf /")]);
+    assert!(
+        m["invocation"]["ssm_command_id"].is_null(),
+        "{}",
+        m["invocation"]
+    );
+    assert!(
+        m["invocation"]["ssm_region"].is_null(),
+        "{}",
+        m["invocation"]
+    );
+}

@@ -182,15 +182,15 @@ fn encrypted_signed_collection_verifies_decrypts_and_opens_with_public_tools() {
         let path = a["path"].as_str().unwrap();
         let bytes = std::fs::read(root.join(path)).unwrap();
         assert_eq!(sha256_hex(&bytes), a["stored_sha256"].as_str().unwrap());
-        if a["name"] == "spec" {
-            // The spec copy holds no host data and stays readable.
-            assert_eq!(a["encoding"], "zstd", "{a}");
-            assert_eq!(a["stored_is"], "compressed", "{a}");
-            assert!(!path.ends_with(".age"));
-            continue;
-        }
         encrypted += 1;
-        assert!(path.ends_with(".jsonl.zst.age"), "{path}");
+        if a["name"] == "spec" {
+            // The spec copy is encrypted too; the manifest points at the .age object.
+            assert_eq!(path, "artifacts/spec.yaml.zst.age");
+            assert_eq!(m["spec"]["path"], path, "{m}");
+            assert_eq!(a["raw_sha256"], m["spec"]["sha256"], "{a}");
+        } else {
+            assert!(path.ends_with(".jsonl.zst.age"), "{path}");
+        }
         assert_eq!(a["encoding"], "zstd+age", "{a}");
         assert_eq!(a["stored_is"], "ciphertext", "{a}");
         assert!(bytes.starts_with(b"age-encryption.org/v1\n"), "{path}");
@@ -203,7 +203,10 @@ fn encrypted_signed_collection_verifies_decrypts_and_opens_with_public_tools() {
         );
         assert_eq!(raw.len() as u64, a["raw_bytes"].as_u64().unwrap());
     }
-    assert_eq!(encrypted, 2);
+    assert_eq!(encrypted, 3);
+    assert!(!root.join("artifacts/spec.yaml.zst").exists());
+    let spec_raw = age_cli_raw(&k.identity, &root.join("artifacts/spec.yaml.zst.age"));
+    assert_eq!(spec_raw, std::fs::read(&k.spec).unwrap());
 
     // openssl checks the signature over the exact manifest bytes.
     let o = Command::new("openssl")
@@ -226,9 +229,18 @@ fn encrypted_signed_collection_verifies_decrypts_and_opens_with_public_tools() {
     // Without keys: ciphertext checked, signature checked against the key the manifest names.
     let (code, v) = verify_json(&[s(&root)]);
     assert_eq!(code, Some(0), "{v}");
-    assert_eq!(v["ciphertext_only"], 2, "{v}");
+    assert_eq!(v["ciphertext_only"], 3, "{v}");
     assert_eq!(v["decrypted"], 0, "{v}");
     assert_eq!(v["signature"], "valid_unpinned", "{v}");
+    // report re-verifies the encrypted collection (spec copy included) without a key.
+    let page = tmp.path().join("report.html");
+    let o = run(&["report", s(&root), "--out", s(&page)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let r: Value = serde_json::from_slice(o.stdout.trim_ascii_end()).unwrap();
+    assert_eq!(r["verified"], true, "{r}");
+    assert!(std::fs::read_to_string(&page)
+        .unwrap()
+        .contains("artifacts/spec.yaml.zst.age"));
     // With the team's public key and the identity: everything, raw hashes included.
     let (code, v) = verify_json(&[
         s(&root),
@@ -240,7 +252,7 @@ fn encrypted_signed_collection_verifies_decrypts_and_opens_with_public_tools() {
         sum["manifest_sha256"].as_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{v}");
-    assert_eq!(v["decrypted"], 2, "{v}");
+    assert_eq!(v["decrypted"], 3, "{v}");
     assert_eq!(v["signature"], "valid", "{v}");
     // The summary's printed key is accepted as is.
     let (code, _) = verify_json(&[
@@ -605,7 +617,7 @@ fn encrypted_collection_round_trips_through_s3() {
         key,
     ]);
     assert_eq!(code, Some(0), "{v}");
-    assert_eq!(v["ciphertext_only"], 2, "{v}");
+    assert_eq!(v["ciphertext_only"], 3, "{v}");
     assert_eq!(v["signature"], "valid");
     // With the identity: decrypted and raw hashes checked.
     let (code, v) = verify_json(&[
@@ -616,7 +628,7 @@ fn encrypted_collection_round_trips_through_s3() {
         s(&k.identity),
     ]);
     assert_eq!(code, Some(0), "{v}");
-    assert_eq!(v["decrypted"], 2, "{v}");
+    assert_eq!(v["decrypted"], 3, "{v}");
 
     // decrypt straight from the bucket; raw hashes match the manifest.
     let tmp = tempfile::tempdir().unwrap();

@@ -208,6 +208,77 @@ fn collection_lands_locked_verifies_and_tampering_is_named() {
 }
 
 #[test]
+fn verify_names_a_newer_version_uploaded_over_a_locked_one() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let out = run(&[
+        "collect",
+        "--spec",
+        "minimal",
+        "--quiet",
+        "--time-source",
+        "none",
+        "--s3",
+        &format!("s3://{BUCKET}/ver"),
+        "--endpoint-url",
+        &moto.endpoint(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let location = summary(&out)["location"].as_str().unwrap().to_owned();
+    let prefix = root_prefix(&location);
+    let m = manifest_from_s3(&moto, &prefix);
+    let target = m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "processes")
+        .unwrap();
+    let path = target["path"].as_str().unwrap();
+    let recorded = target["version_id"].as_str().unwrap();
+    let key = format!("{prefix}{path}");
+    let verify = || {
+        let v = run(&["verify", &location, "--endpoint-url", &moto.endpoint()]);
+        (v.status.code(), text(&v.stdout))
+    };
+
+    // Intact: every object's note names its version and the retain-until date.
+    let (code, vout) = verify();
+    assert_eq!(code, Some(0), "{vout}");
+    let head = moto.head(BUCKET, &key);
+    let until = head["ObjectLockRetainUntilDate"].as_str().unwrap();
+    let day = &until[..10];
+    let note = vout
+        .lines()
+        .find(|l| l.starts_with("note") && l.contains(path))
+        .unwrap_or_else(|| panic!("{vout}"));
+    assert!(note.contains(&format!("version {recorded}")), "{note}");
+    assert!(note.contains(&format!("retain until {day}")), "{note}");
+
+    // The same key uploaded again: Object Lock keeps the old version, S3 serves the new one.
+    let newer = moto.boto(&format!(
+        "r = s3.put_object(Bucket='{BUCKET}', Key='{key}', Body=b'not the evidence', \
+         ChecksumAlgorithm='SHA256')\nprint(r['VersionId'])"
+    ));
+    let newer = newer.trim();
+    assert_ne!(newer, recorded);
+    let (code, vout) = verify();
+    assert_eq!(code, Some(1), "{vout}");
+    let mismatches: Vec<&str> = vout.lines().filter(|l| l.starts_with("MISMATCH")).collect();
+    assert_eq!(mismatches.len(), 1, "{vout}");
+    let line = mismatches[0];
+    assert!(line.contains(path), "{line}");
+    assert!(
+        line.contains(&format!(
+            "current version {newer} is not the manifest's version {recorded}"
+        )),
+        "{line}"
+    );
+    // The recorded version itself still hashes as the manifest says (read by version id).
+    assert!(!line.contains("sha256"), "{line}");
+}
+
+#[test]
 fn big_artifact_is_a_multipart_upload_with_explicit_retention() {
     let _serial = serial();
     let moto = Moto::start();
@@ -499,6 +570,162 @@ fn endpoint_cut_mid_upload_fails_cleanly_and_keeps_what_was_uploaded() {
     }
 }
 
+/// The collect arguments of the server-kill tests: a big executable forces a multipart upload.
+fn kill_args(spec: &Path, moto: &Moto, prefix: &str) -> Vec<String> {
+    [
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--quiet",
+        "--s3",
+        &format!("s3://{BUCKET}/{prefix}"),
+        "--endpoint-url",
+        &moto.endpoint(),
+        "--part-size",
+        "5MiB",
+        "--s3-attempt-timeout",
+        "2s",
+        "--s3-max-attempts",
+        "3",
+        "--deadline",
+        "60s",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect()
+}
+
+#[test]
+fn server_killed_mid_upload_exits_1_naming_what_was_and_was_not_uploaded() {
+    let _serial = serial();
+    let mut moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let exe = BigExe::start(24);
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_file(tmp.path(), &exe);
+    let exe_sha = exe.sha256.clone();
+    let args = kill_args(&spec, &moto, "killed");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (out, took) = run_with_fault(&args, || moto.kill());
+    drop(exe);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // Connection refusals retried with backoff, well inside the deadline and its reserve.
+    assert!(took < Duration::from_secs(75), "took {took:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The last stdout line is the machine-readable failure: no manifest, and the detail
+    // names what reached the bucket before the kill and what did not.
+    let s = summary(&out);
+    assert!(s["manifest_sha256"].is_null(), "{s}");
+    assert!(
+        s["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot store the manifest")),
+        "{s}"
+    );
+    let detail = s["detail"].as_str().unwrap_or_else(|| panic!("{s}"));
+    let (uploaded, not_uploaded) = detail
+        .split_once("not uploaded: ")
+        .unwrap_or_else(|| panic!("{detail}"));
+    assert!(uploaded.contains("uploaded to s3://"), "{detail}");
+    assert!(
+        uploaded.contains("artifacts/connections.jsonl.zst"),
+        "{detail}"
+    );
+    // The executable whose multipart upload the kill interrupted, and the manifest.
+    assert!(
+        not_uploaded.contains(&format!("artifacts/executables/{exe_sha}.bin.zst")),
+        "{detail}"
+    );
+    assert!(!uploaded.contains(&exe_sha), "{detail}");
+    assert!(not_uploaded.contains("manifest.json"), "{detail}");
+    assert!(err.contains(detail), "{err}");
+}
+
+#[test]
+fn server_killed_mid_upload_with_fallback_completes_there_and_verifies() {
+    let _serial = serial();
+    let mut moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let exe = BigExe::start(24);
+    let exe_sha = exe.sha256.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_file(tmp.path(), &exe);
+    let fallback = tmp.path().join("fallback");
+    let mut args = kill_args(&spec, &moto, "killed-fb");
+    args.extend([
+        "--fallback-out".to_owned(),
+        fallback.to_str().unwrap().to_owned(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (out, took) = run_with_fault(&args, || moto.kill());
+    drop(exe);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(took < Duration::from_secs(75), "took {took:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    let s = summary(&out);
+    let location = PathBuf::from(s["location"].as_str().unwrap());
+    assert!(location.starts_with(&fallback), "{s}");
+    let m = e2e::manifest(&location);
+    let entries = m["artifacts"].as_array().unwrap();
+    // The interrupted upload is an error entry; the records after it are kept locally.
+    assert!(
+        entries.iter().any(|a| a["status"] == "error"
+            && a["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("executable-"))),
+        "{m}"
+    );
+    assert!(!entries.iter().any(|a| a["raw_sha256"] == exe_sha), "{m}");
+    let processes = entries.iter().find(|a| a["name"] == "processes").unwrap();
+    assert!(location.join(processes["path"].as_str().unwrap()).exists());
+    // The signed manifest names what reached the bucket before the kill (lost with moto's
+    // memory): verify checks everything kept here and names the rest as in the bucket.
+    let fb = &m["collector"]["fallback"];
+    assert_eq!(
+        fb["bucket"].as_str(),
+        Some(
+            format!(
+                "s3://{BUCKET}/killed-fb/{}/{}",
+                m["host_id"].as_str().unwrap(),
+                m["collection_id"].as_str().unwrap()
+            )
+            .as_str()
+        ),
+        "{m}"
+    );
+    let uploaded: Vec<&str> = fb["uploaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        uploaded.contains(&"artifacts/connections.jsonl.zst"),
+        "{fb}"
+    );
+    for p in &uploaded {
+        assert!(!location.join(p).exists(), "{p}");
+    }
+    let v = run(&["verify", location.to_str().unwrap(), "--json"]);
+    let vs = text(&v.stdout);
+    assert_eq!(v.status.code(), Some(0), "{vs}");
+    let v: serde_json::Value = serde_json::from_str(vs.trim()).unwrap();
+    assert_eq!(v["in_bucket"], uploaded.len(), "{v}");
+    assert!(
+        v["matched"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(processes["path"])),
+        "{v}"
+    );
+    // A kept object removed is still a problem: only the bucket's objects are excused.
+    std::fs::remove_file(location.join(processes["path"].as_str().unwrap())).unwrap();
+    let v = run(&["verify", location.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", text(&v.stdout));
+}
+
 #[test]
 fn endpoint_cut_with_fallback_keeps_the_rest_locally() {
     let _serial = serial();
@@ -591,6 +818,214 @@ fn endpoint_cut_with_fallback_keeps_the_rest_locally() {
         conn["stored_sha256"].as_str().unwrap()
     );
     assert!(!location.join(conn["path"].as_str().unwrap()).exists());
+}
+
+#[test]
+fn collect_requests_are_writes_only_and_every_body_is_hashed() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let relay = Relay::start(moto.port());
+    let exe = BigExe::start(12);
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec_file(tmp.path(), &exe);
+    let out = run(&[
+        "collect",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--quiet",
+        "--s3",
+        &format!("s3://{BUCKET}/audit"),
+        "--endpoint-url",
+        &relay.endpoint(),
+        "--part-size",
+        "5MiB",
+    ]);
+    drop(exe);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = summary(&out);
+    let prefix = root_prefix(s["location"].as_str().unwrap());
+
+    // Every request the collection made, classified by method and query: writes only.
+    let heads = relay.request_heads();
+    let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+    let mut completes = Vec::new();
+    for head in &heads {
+        let mut lines = head.lines();
+        let request_line = lines.next().unwrap_or_default();
+        let mut parts = request_line.split(' ');
+        let (method, target) = (parts.next().unwrap(), parts.next().unwrap_or_default());
+        let (key_path, query) = target.split_once('?').unwrap_or((target, ""));
+        let has = |q: &str| {
+            query
+                .split('&')
+                .any(|p| p == q || p.starts_with(&format!("{q}=")))
+        };
+        let kind = match method {
+            "PUT" if has("partNumber") && has("uploadId") => "UploadPart",
+            "PUT" if !has("uploadId") => "PutObject",
+            "POST" if has("uploads") => "CreateMultipartUpload",
+            "POST" if has("uploadId") => "CompleteMultipartUpload",
+            "DELETE" if has("uploadId") => "AbortMultipartUpload",
+            _ => panic!("collect sent a request outside the write-only set: {request_line}"),
+        };
+        *kinds.entry(kind).or_default() += 1;
+        let header = |name: &str| {
+            head.lines().skip(1).find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+        };
+        let body_len: u64 = header("content-length")
+            .or_else(|| header("x-amz-decoded-content-length"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if body_len > 0 {
+            let checksum = header("x-amz-checksum-sha256");
+            let payload_hash = header("x-amz-content-sha256")
+                .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(
+                checksum.is_some() || payload_hash.is_some(),
+                "{kind} carries a body with no SHA-256 of it:\n{head}"
+            );
+        }
+        if kind == "CompleteMultipartUpload" {
+            completes.push((key_path.to_owned(), header("x-amz-checksum-sha256")));
+        }
+    }
+    for kind in [
+        "PutObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "CompleteMultipartUpload",
+    ] {
+        assert!(kinds.contains_key(kind), "no {kind} seen: {kinds:?}");
+    }
+    assert!(kinds["UploadPart"] >= 2, "{kinds:?}");
+    // Every object in the bucket came through a request seen here (none was missed; a retry
+    // would add one).
+    let objects = moto.list(BUCKET, &prefix).as_object().unwrap().len();
+    assert!(
+        kinds["PutObject"] + kinds["CompleteMultipartUpload"] >= objects,
+        "{objects} objects from {kinds:?}"
+    );
+
+    // The completion names the composite checksum of its parts, and it is the one the store
+    // computed itself from what it received.
+    assert!(!completes.is_empty());
+    for (key_path, sent) in completes {
+        let sent = sent.unwrap_or_else(|| panic!("{key_path}: no composite checksum sent"));
+        let key = key_path
+            .strip_prefix(&format!("/{BUCKET}/"))
+            .unwrap()
+            .to_owned();
+        assert!(key.starts_with(&prefix), "{key}");
+        let stored = moto.boto(&format!(
+            "h = s3.head_object(Bucket='{BUCKET}', Key='{key}', ChecksumMode='ENABLED')\n\
+             print(h.get('ChecksumSHA256', ''))"
+        ));
+        // moto reads it back without the `-N` part count.
+        let parts = format!("-{}", kinds["UploadPart"]);
+        assert!(sent.ends_with(&parts), "{sent}");
+        let stored = stored.trim();
+        assert_eq!(
+            stored.strip_suffix(&parts).unwrap_or(stored),
+            sent.strip_suffix(&parts).unwrap(),
+            "{key}"
+        );
+    }
+}
+
+/// The manifest's footprint as `purpose address` strings.
+fn endpoints_of(m: &serde_json::Value) -> Vec<String> {
+    m["collector"]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["purpose"].as_str().unwrap(),
+                e["address"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn footprint_names_sts_when_vestige_calls_it_and_the_s3_endpoint_contacted() {
+    let _serial = serial();
+    let moto = Moto::start();
+    moto.create_locked_bucket(BUCKET, "COMPLIANCE", 1);
+    let (url, endpoint) = (format!("s3://{BUCKET}/fp"), moto.endpoint());
+    let base = [
+        "collect",
+        "--spec",
+        "minimal",
+        "--quiet",
+        "--time-source",
+        "none",
+        "--s3",
+    ];
+    let with_caller = [
+        &base[..],
+        &[&url, "--endpoint-url", &endpoint, "--s3-caller-prefix"],
+    ]
+    .concat();
+    let out = run(&with_caller);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let prefix = root_prefix(summary(&out)["location"].as_str().unwrap());
+    let eps = endpoints_of(&manifest_from_s3(&moto, &prefix));
+    // moto serves STS on the same endpoint (--endpoint-url applies to every AWS service).
+    assert_eq!(
+        eps,
+        [
+            format!("sts {}", moto.endpoint()),
+            format!("s3 {}", moto.endpoint())
+        ],
+        "{eps:?}"
+    );
+
+    // Without --s3-caller-prefix no STS request is made, and none is listed.
+    let plain = [&base[..], &[&url, "--endpoint-url", &endpoint]].concat();
+    let out = run(&plain);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let prefix = root_prefix(summary(&out)["location"].as_str().unwrap());
+    let eps = endpoints_of(&manifest_from_s3(&moto, &prefix));
+    assert_eq!(eps, [format!("s3 {}", moto.endpoint())], "{eps:?}");
+
+    // Without --endpoint-url the bucket's virtual host is what is contacted. In a network
+    // namespace of its own nothing answers; the fallback manifest keeps the footprint.
+    let tmp = tempfile::tempdir().unwrap();
+    let fallback = tmp.path().join("fb");
+    let mut cmd = Command::new("unshare");
+    aws_env(&mut cmd);
+    let out = cmd
+        .arg("-n")
+        .arg(vestige_bin())
+        .args(base)
+        .args([
+            &url,
+            "--s3-max-attempts",
+            "1",
+            "--s3-attempt-timeout",
+            "2s",
+            "--fallback-out",
+            fallback.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let location = PathBuf::from(summary(&out)["location"].as_str().unwrap());
+    assert!(location.starts_with(&fallback), "{location:?}");
+    let eps = endpoints_of(&e2e::manifest(&location));
+    assert!(
+        eps.contains(&format!("s3 https://{BUCKET}.s3.us-east-1.amazonaws.com")),
+        "{eps:?}"
+    );
+    assert!(!eps.iter().any(|e| e.starts_with("sts ")), "{eps:?}");
 }
 
 #[test]

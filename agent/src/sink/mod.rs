@@ -72,14 +72,19 @@ pub trait Sink: Send + Sync {
     }
     /// Starts a new object at `path`, relative to the collection root.
     fn create(&self, path: &str) -> Result<Box<dyn SinkObject>, SinkError>;
-    /// Network endpoints this sink sends to (for the manifest's footprint).
-    fn endpoints(&self) -> Vec<String> {
+    /// Network endpoints this sink sent to or tried (for the manifest's footprint).
+    fn endpoints(&self) -> Vec<crate::manifest::Endpoint> {
         Vec::new()
     }
     /// Bytes this sink holds in memory for one object being written (upload parts in
     /// flight): the pipeline keeps its own buffers smaller beside a sink that holds many.
     fn buffered_bytes(&self) -> u64 {
         0
+    }
+    /// When the destination failed and a fallback took over: the objects that reached the
+    /// original destination first (recorded in the manifest so the rest can be verified).
+    fn fallback(&self) -> Option<crate::manifest::FallbackInfo> {
+        None
     }
     /// Called once after the manifest is committed: flush whatever is pending.
     fn close(&self) -> Result<(), SinkError> {
@@ -102,10 +107,30 @@ pub trait CollectionReader {
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, SinkError>;
     /// Every object path under the root (relative), to find objects the manifest does not list.
     fn list(&self) -> Result<Vec<String>, SinkError>;
-    /// Retention facts about an object (version, lock mode, retain-until), when the store has them.
-    fn describe(&self, _path: &str) -> Option<String> {
+    /// Opens one version of a stored object (the manifest's `version_id`); stores without
+    /// versions open the object itself.
+    fn open_version(
+        &self,
+        path: &str,
+        _version_id: &str,
+    ) -> Result<Box<dyn Read + Send>, SinkError> {
+        self.open(path)
+    }
+    /// Facts about an object's current version (version, lock mode, retain-until), when the
+    /// store has them.
+    fn describe(&self, _path: &str) -> Option<ObjectFacts> {
         None
     }
+}
+
+/// What a versioned store says about an object's current version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectFacts {
+    /// The current version's id (`None` when the store did not say).
+    pub version_id: Option<String>,
+    /// One line for the report: version, lock mode, retain-until date, legal hold (or why
+    /// they could not be read).
+    pub text: String,
 }
 
 /// Checks that `path` is a plain relative path: `/`-separated components of

@@ -10,9 +10,10 @@
 
 use super::dir::DirSink;
 use super::{
-    check_relative_path, CollectionReader, CommitInfo, ObjectDigest, Sink, SinkError, SinkObject,
+    check_relative_path, CollectionReader, CommitInfo, ObjectDigest, ObjectFacts, Sink, SinkError,
+    SinkObject,
 };
-use crate::manifest::MANIFEST_PATH;
+use crate::manifest::{Endpoint, MANIFEST_PATH};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -41,8 +42,6 @@ pub const MIN_PART_SIZE: u64 = 5 << 20;
 pub const MAX_PART_SIZE: u64 = 5 << 30;
 /// Default part size.
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
-/// Default number of parts uploading at once (per sink).
-pub const DEFAULT_PARTS_IN_FLIGHT: usize = 3;
 /// S3's limit on parts per upload.
 const MAX_PARTS: i32 = 10_000;
 /// Parts per size tier: every this many parts the part size doubles, so a stream of unknown
@@ -222,6 +221,9 @@ pub struct S3Options {
     pub deadline: Option<Instant>,
     /// Collection root on local disk for objects that could not be uploaded.
     pub fallback: Option<PathBuf>,
+    /// Endpoints contacted before the sink existed (STS for `--s3-caller-prefix`), as
+    /// `(purpose, address)`, for the manifest's footprint.
+    pub contacted_before: Vec<(String, String)>,
 }
 
 /// Longest error text kept from one failed request.
@@ -311,8 +313,52 @@ async fn sdk_config(opts: &ClientOptions) -> Result<aws_config::SdkConfig, Strin
     Ok(conf)
 }
 
-/// The client and the endpoint it sends requests to (for the manifest's footprint).
-async fn new_client(opts: &ClientOptions) -> Result<(Client, String), String> {
+/// Records the origin (`scheme://host[:port]`) of every request a client is about to send:
+/// the endpoint actually contacted (e.g. the bucket's virtual host), not the one configured.
+#[derive(Debug, Clone, Default)]
+struct Contacted(Arc<Mutex<Vec<String>>>);
+
+impl Contacted {
+    fn list(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl aws_sdk_s3::config::Intercept for Contacted {
+    fn name(&self) -> &'static str {
+        "vestige-contacted-endpoints"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let origin = origin_of(context.request().uri());
+        if let Ok(mut seen) = self.0.lock() {
+            if !seen.contains(&origin) {
+                seen.push(origin);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://authority` of a request URI (the URI itself when it has no scheme).
+fn origin_of(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+            format!("{scheme}://{authority}")
+        }
+        None => uri.to_owned(),
+    }
+}
+
+/// The client, the endpoint it is configured for, and the recorder of the endpoints it
+/// actually sends to (for the manifest's footprint).
+async fn new_client(opts: &ClientOptions) -> Result<(Client, String, Contacted), String> {
     let conf = sdk_config(opts).await?;
     let custom_endpoint = conf.endpoint_url().is_some();
     let endpoint = match (conf.endpoint_url(), conf.region()) {
@@ -320,12 +366,14 @@ async fn new_client(opts: &ClientOptions) -> Result<(Client, String), String> {
         (None, Some(r)) => format!("https://s3.{r}.amazonaws.com"),
         (None, None) => "https://s3.amazonaws.com".to_owned(),
     };
+    let contacted = Contacted::default();
     let s3conf = aws_sdk_s3::config::Builder::from(&conf)
         .force_path_style(custom_endpoint)
         // vestige supplies its own SHA-256 for every request.
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .interceptor(contacted.clone())
         .build();
-    Ok((Client::from_conf(s3conf), endpoint))
+    Ok((Client::from_conf(s3conf), endpoint, contacted))
 }
 
 /// The manifest and its signature: attempted even after an upload failed, with extra time.
@@ -335,8 +383,9 @@ fn is_custody_record(path: &str) -> bool {
 
 /// The caller's AWS user id (IAM's `aws:userid`: `ROLE_ID:INSTANCE_ID` for an EC2 instance
 /// profile) from STS GetCallerIdentity, which needs no permission. A bucket policy can confine
-/// each instance to keys below its own user id. Bounded: 3 attempts of at most 5 s.
-pub fn caller_user_id(opts: &ClientOptions) -> Result<String, String> {
+/// each instance to keys below its own user id. Bounded: 3 attempts of at most 5 s. Also
+/// returns the STS endpoints the request went to.
+pub fn caller_user_id(opts: &ClientOptions) -> Result<(String, Vec<String>), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -348,7 +397,12 @@ pub fn caller_user_id(opts: &ClientOptions) -> Result<String, String> {
             ..opts.clone()
         };
         let conf = sdk_config(&short).await?;
-        let sts = aws_sdk_sts::Client::new(&conf);
+        let contacted = Contacted::default();
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&conf)
+                .interceptor(contacted.clone())
+                .build(),
+        );
         let out = sts
             .get_caller_identity()
             .send()
@@ -359,7 +413,7 @@ pub fn caller_user_id(opts: &ClientOptions) -> Result<String, String> {
             .ok_or("STS GetCallerIdentity returned no UserId")?
             .to_owned();
         if prefix_ok(&id) && !id.contains('/') {
-            Ok(id)
+            Ok((id, contacted.list()))
         } else {
             Err(format!(
                 "caller user id `{}` cannot be a key segment",
@@ -371,6 +425,25 @@ pub fn caller_user_id(opts: &ClientOptions) -> Result<String, String> {
 
 fn b64_sha256(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+/// The composite checksum S3 computes for a multipart object uploaded with SHA-256 part
+/// checksums: SHA-256 over the parts' binary digests in part order, base64, then `-N`.
+/// Sent with CompleteMultipartUpload so the store refuses to assemble anything else. `None`
+/// when a part lacks a readable checksum.
+fn composite_sha256(parts: &[CompletedPart]) -> Option<String> {
+    let mut h = Sha256::new();
+    for p in parts {
+        let digest = base64::engine::general_purpose::STANDARD
+            .decode(p.checksum_sha256()?)
+            .ok()?;
+        h.update(&digest);
+    }
+    Some(format!(
+        "{}-{}",
+        base64::engine::general_purpose::STANDARD.encode(h.finalize()),
+        parts.len()
+    ))
 }
 
 /// Part size for 1-based part `n`: doubles every [`PARTS_PER_TIER`] parts, capped at 5 GiB.
@@ -396,8 +469,10 @@ struct Ledger {
 struct Shared {
     rt: Runtime,
     client: Client,
-    /// Where requests go (recorded in the manifest's footprint).
+    /// Where requests are configured to go.
     endpoint: String,
+    /// Where they went.
+    contacted: Contacted,
     root: S3Url,
     opts: S3Options,
     in_flight: Arc<Semaphore>,
@@ -510,13 +585,14 @@ impl S3Sink {
         }
         opts.parts_in_flight = opts.parts_in_flight.clamp(1, 64);
         let rt = new_runtime()?;
-        let (client, endpoint) = rt.block_on(new_client(&opts.client))?;
+        let (client, endpoint, contacted) = rt.block_on(new_client(&opts.client))?;
         let in_flight = Arc::new(Semaphore::new(opts.parts_in_flight));
         Ok(Self {
             shared: Arc::new(Shared {
                 rt,
                 client,
                 endpoint,
+                contacted,
                 root,
                 opts,
                 in_flight,
@@ -592,8 +668,30 @@ impl Sink for S3Sink {
         }
     }
 
-    fn endpoints(&self) -> Vec<String> {
-        vec![self.shared.endpoint.clone()]
+    /// STS first when it was called, then the S3 endpoints requests were sent to (the
+    /// configured one when no request went out).
+    fn endpoints(&self) -> Vec<Endpoint> {
+        let mut s3 = self.shared.contacted.list();
+        if s3.is_empty() {
+            s3.push(self.shared.endpoint.clone());
+        }
+        let before = self.shared.opts.contacted_before.iter().cloned();
+        before
+            .chain(s3.into_iter().map(|a| ("s3".to_owned(), a)))
+            .map(|(purpose, address)| Endpoint { purpose, address })
+            .collect()
+    }
+
+    /// Once an upload failed for good with `--fallback-out` given, the manifest (written
+    /// last) is expected in the fallback directory: it lists what the bucket holds instead.
+    fn fallback(&self) -> Option<crate::manifest::FallbackInfo> {
+        self.shared.opts.fallback.as_ref()?;
+        let l = self.shared.ledger.lock().ok()?;
+        l.broken.as_ref()?;
+        Some(crate::manifest::FallbackInfo {
+            bucket: self.shared.root.to_string(),
+            uploaded: l.uploaded.clone(),
+        })
     }
 
     /// The part being filled and the parts in flight.
@@ -852,6 +950,7 @@ impl S3Object {
             return Err(e);
         }
         parts.sort_by_key(|p| p.part_number());
+        let composite = composite_sha256(&parts);
         // Completing can take long on big objects; a timed-out attempt may still have
         // succeeded, in which case the retry finds no upload: that is success, not failure
         // (vestige never aborts an upload it is completing).
@@ -862,6 +961,7 @@ impl S3Object {
             .bucket(&sh.root.bucket)
             .key(&self.key)
             .upload_id(&up.id)
+            .set_checksum_sha256(composite)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -1072,7 +1172,7 @@ impl S3Reader {
     /// A reader for the collection root `root`.
     pub fn new(root: S3Url, client: &ClientOptions) -> Result<Self, String> {
         let rt = new_runtime()?;
-        let (client, _) = rt.block_on(new_client(client))?;
+        let (client, _, _) = rt.block_on(new_client(client))?;
         Ok(Self {
             rt: Arc::new(rt),
             client,
@@ -1124,6 +1224,33 @@ impl CollectionReader for S3Reader {
         }))
     }
 
+    fn open_version(
+        &self,
+        path: &str,
+        version_id: &str,
+    ) -> Result<Box<dyn Read + Send>, SinkError> {
+        check_relative_path(path)?;
+        let key = self.root.key(path);
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.root.bucket)
+            .key(&key)
+            .version_id(version_id);
+        let out = self.rt.block_on(req.send()).map_err(|e| {
+            SinkError::Remote(format!(
+                "s3://{}/{key} version {version_id}: {}",
+                self.root.bucket,
+                err_text(&e)
+            ))
+        })?;
+        Ok(Box::new(BodyReader {
+            rt: self.rt.clone(),
+            body: out.body,
+            chunk: bytes::Bytes::new(),
+        }))
+    }
+
     fn list(&self) -> Result<Vec<String>, SinkError> {
         let prefix = self.root.key("");
         let mut out = Vec::new();
@@ -1152,7 +1279,7 @@ impl CollectionReader for S3Reader {
         Ok(out)
     }
 
-    fn describe(&self, path: &str) -> Option<String> {
+    fn describe(&self, path: &str) -> Option<ObjectFacts> {
         let key = self.root.key(path);
         let req = self
             .client
@@ -1161,25 +1288,51 @@ impl CollectionReader for S3Reader {
             .key(&key);
         let out = match self.rt.block_on(req.send()) {
             Ok(o) => o,
-            Err(e) => return Some(format!("no object facts: {}", err_text(&e))),
+            Err(e) => {
+                return Some(ObjectFacts {
+                    version_id: None,
+                    text: format!("no object facts: {}", err_text(&e)),
+                })
+            }
         };
         let until = out
             .object_lock_retain_until_date()
             .and_then(|d| d.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok());
-        Some(format!(
+        let text = format!(
             "version {}, object lock {}, retain until {}, legal hold {}",
             out.version_id().unwrap_or("none"),
             out.object_lock_mode().map_or("none", |m| m.as_str()),
             until.as_deref().unwrap_or("none"),
             out.object_lock_legal_hold_status()
                 .map_or("off", |s| s.as_str()),
-        ))
+        );
+        Some(ObjectFacts {
+            version_id: out.version_id().map(str::to_owned),
+            text,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn composite_checksum_is_over_the_part_digests_with_the_part_count() {
+        let part = |n: i32, body: &[u8]| {
+            CompletedPart::builder()
+                .part_number(n)
+                .checksum_sha256(b64_sha256(body))
+                .build()
+        };
+        let parts = [part(1, b"first part"), part(2, b"second")];
+        assert_eq!(
+            composite_sha256(&parts).as_deref(),
+            Some("uuadpAct5xACtSaoxUcMYjjiBHFXWk36g7Y1st+cM/I=-2")
+        );
+        let unhashed = CompletedPart::builder().part_number(3).build();
+        assert_eq!(composite_sha256(&[part(1, b"x"), unhashed]), None);
+    }
 
     #[test]
     fn urls_parse() {

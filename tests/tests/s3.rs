@@ -1304,13 +1304,14 @@ fn sigterm_mid_collection_still_uploads_a_manifest_marking_the_rest_skipped() {
             .all(|a| a["error"] == "interrupted by signal"),
         "{skipped:?}"
     );
-    // Once skipping starts, the rest is skipped; at most one artifact was cut short between.
+    // Once skipping starts, the rest is skipped; between, at most the two artifacts under
+    // way (record collectors run in pairs) were cut short.
     let first_skipped = probes
         .iter()
         .position(|a| a["status"] == "skipped")
         .unwrap();
     assert!(
-        first_skipped >= ok && first_skipped <= ok + 1,
+        first_skipped >= ok && first_skipped <= ok + 2,
         "{first_skipped} vs {ok}"
     );
     assert!(probes[first_skipped..]

@@ -645,6 +645,7 @@ fn print_report(report: &crate::verify::Report, json: bool) -> ExitCode {
                 "decrypted": report.decrypted,
                 "ciphertext_only": report.ciphertext_only,
                 "in_bucket": report.in_bucket,
+                "plaintext_copies": report.plaintext_copies,
             })
         );
     }

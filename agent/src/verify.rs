@@ -49,6 +49,9 @@ pub struct Report {
     /// Objects absent here that the manifest says were uploaded to the bucket before it
     /// failed (a `--fallback-out` collection); verify them in the bucket.
     pub in_bucket: usize,
+    /// Encrypted objects found as the plaintext a `vestige decrypt` copy holds (`X` for the
+    /// manifest's `X.age`): their raw hashes were checked (the ciphertext is not there).
+    pub plaintext_copies: usize,
     /// Objects that matched.
     pub matched: Vec<String>,
     /// Every mismatch.
@@ -248,6 +251,7 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
         ciphertext_only: 0,
         checked: 0,
         in_bucket: 0,
+        plaintext_copies: 0,
         matched: Vec::new(),
         problems: Vec::new(),
         notes: Vec::new(),
@@ -350,13 +354,32 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
             Some(v) => reader.open_version(path, v),
             None => reader.open(path),
         };
-        let r = match opened {
-            Ok(r) => r,
+        let (r, plaintext) = match opened {
+            Ok(r) => (r, None),
             Err(SinkError::Io { source, .. })
                 if source.kind() == io::ErrorKind::NotFound && in_bucket.contains(path) =>
             {
                 report.in_bucket += 1;
                 continue;
+            }
+            // A decrypted copy (`vestige decrypt`) holds the plaintext of `X.age` as `X`.
+            Err(SinkError::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound
+                    && path
+                        .strip_suffix(AGE_SUFFIX)
+                        .is_some_and(|plain| reader.open(plain).is_ok()) =>
+            {
+                let plain = path.strip_suffix(AGE_SUFFIX).unwrap_or(path);
+                match reader.open(plain) {
+                    Ok(r) => {
+                        listed.insert(plain.to_owned());
+                        (r, Some(plain))
+                    }
+                    Err(e) => {
+                        problem(&mut report, plain, format!("unreadable: {e}"));
+                        continue;
+                    }
+                }
             }
             Err(e) => {
                 let cause = match &e {
@@ -371,6 +394,39 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
             }
         };
         let before = report.problems.len();
+        if let Some(plain) = plaintext {
+            report.plaintext_copies += 1;
+            match measure(r, plain, None, None) {
+                Err(e) => problem(&mut report, plain, e),
+                Ok(Measurement { raw, .. }) => match raw {
+                    Some(Ok((raw_size, raw_sha))) => {
+                        if Some(raw_size) != a.raw_bytes
+                            || Some(raw_sha.as_str()) != a.raw_sha256.as_deref()
+                        {
+                            problem(
+                                &mut report,
+                                plain,
+                                format!(
+                                    "decrypted copy: raw {raw_size} bytes, sha256 {raw_sha} differ \
+                                     from the manifest's {:?} bytes, {:?}",
+                                    a.raw_bytes, a.raw_sha256
+                                ),
+                            );
+                        }
+                    }
+                    Some(Err(e)) => problem(&mut report, plain, e),
+                    None => problem(
+                        &mut report,
+                        plain,
+                        "decrypted copy: content cannot be read back to its raw hash".into(),
+                    ),
+                },
+            }
+            if report.problems.len() == before {
+                report.matched.push(plain.to_owned());
+            }
+            continue;
+        }
         let encrypted = path.ends_with(AGE_SUFFIX);
         let out_path = path.strip_suffix(AGE_SUFFIX).unwrap_or(path);
         let mut copy = match out.map(|o| o.create(out_path)) {
@@ -520,6 +576,13 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
             "{} objects were uploaded to {} before the bucket failed and are not here; \
              verify them there",
             report.in_bucket, f.bucket
+        ));
+    }
+    if report.plaintext_copies > 0 {
+        report.notes.push(format!(
+            "{} objects are the plaintext of a decrypted copy: their raw hashes were checked \
+             against the signed manifest (the ciphertext it also hashes is not here)",
+            report.plaintext_copies
         ));
     }
     if report.ciphertext_only > 0 {

@@ -287,6 +287,32 @@ fn encrypted_signed_collection_verifies_decrypts_and_opens_with_public_tools() {
     assert!(plain.join("manifest.json.sig").exists());
     let records = e2e::records(&plain, "artifacts/connections.jsonl.zst");
     assert!(records.iter().all(|r| r.get("protocol").is_some()));
+    // The decrypted copy verifies on its own: signature, and every plaintext's raw hash.
+    let encrypted = m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["path"].as_str().is_some_and(|p| p.ends_with(".age")))
+        .count();
+    let (code, v) = verify_json(&[s(&plain)]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["plaintext_copies"], encrypted, "{v}");
+    // A flipped byte in a decrypted object is named.
+    let copy = plain.join("artifacts/connections.jsonl.zst");
+    let good = std::fs::read(&copy).unwrap();
+    let mut bad = good.clone();
+    let i = bad.len() / 2;
+    bad[i] ^= 1;
+    std::fs::write(&copy, &bad).unwrap();
+    let (code, v) = verify_json(&[s(&plain)]);
+    assert_eq!(code, Some(1), "{v}");
+    let p = verify_problems(&v);
+    assert!(
+        p.iter()
+            .all(|(path, _)| path == "artifacts/connections.jsonl.zst"),
+        "{p:#?}"
+    );
+    std::fs::write(&copy, &good).unwrap();
     // An existing --out is refused.
     let o = run(&[
         "decrypt",

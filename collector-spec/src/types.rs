@@ -286,7 +286,8 @@ pub struct SystemOptions {
 ///
 /// Pattern syntax, per path component: `*` any run of characters, `?` one character,
 /// `[abc]` / `[a-z]` / `[!a]` a character class; `**` as a whole component is any number of
-/// directories; `{a,b}` alternatives. A pattern naming a directory collects everything below
+/// directories, and a trailing `/**` also takes the path itself when it is a file (so
+/// `/etc/cron*/**` collects `/etc/cron.allow` and `/etc/cron.d/…`); `{a,b}` alternatives. A pattern naming a directory collects everything below
 /// it. `~/` at the start stands for every home directory (from the root's `/etc/passwd`,
 /// plus `/root` and each directory under `/home`).
 #[derive(Debug, Clone, Deserialize, Serialize)]

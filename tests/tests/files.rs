@@ -485,3 +485,155 @@ fn bind_mount_loop_and_paths_beyond_path_max_are_indexed_not_followed() {
         .unwrap();
     assert_eq!(v.status.code(), Some(0));
 }
+
+/// A spec of the built-in `triage` profile's artifacts named in `groups`, as `vestige spec
+/// show triage` prints them, each passed through `edit` (to set an option).
+fn triage_groups(groups: &[&str], edit: impl Fn(&mut serde_yaml_ng::Mapping)) -> String {
+    let shown = Command::new(vestige_bin())
+        .args(["spec", "show", "triage"])
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    let mut spec: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&shown.stdout).unwrap();
+    let artifacts = spec["artifacts"].as_sequence_mut().unwrap();
+    artifacts.retain(|a| groups.contains(&a["name"].as_str().unwrap()));
+    assert_eq!(artifacts.len(), groups.len(), "{groups:?} in triage");
+    for a in artifacts.iter_mut() {
+        edit(a["collect"]["files"].as_mapping_mut().unwrap());
+    }
+    serde_yaml_ng::to_string(&spec).unwrap()
+}
+
+/// Writes `files` (path below `root`, content) creating their directories.
+fn write_tree(root: &Path, files: &[(&str, &str)]) {
+    for (rel, content) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+}
+
+/// Runs `vestige collect` with `spec` text over `root`; returns the collection root.
+fn collect_tree(work: &Path, root: &Path, spec: &str) -> PathBuf {
+    let spec_path = work.join("spec.yaml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let out_dir = work.join("out");
+    let mut cmd = Command::new(vestige_bin());
+    cmd.args(["collect", "--quiet", "--spec"])
+        .arg(&spec_path)
+        .arg("--root")
+        .arg(root)
+        .arg("--out")
+        .arg(&out_dir)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = run_with_timeout(cmd, Duration::from_secs(90));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(summary(&out)["location"].as_str().unwrap())
+}
+
+/// Members of a stored `.tar.zst`, with their bytes, as GNU tar extracts them.
+fn tar_members(collection: &Path, artifact: &str) -> HashMap<String, Vec<u8>> {
+    let tar_zst = std::fs::read(collection.join(format!("artifacts/{artifact}.tar.zst"))).unwrap();
+    let tar = zstd::decode_all(&tar_zst[..]).unwrap();
+    let x = tempfile::tempdir().unwrap();
+    let mut child = Command::new("tar")
+        .args(["-x", "--warning=no-unknown-keyword", "-f", "-", "-C"])
+        .arg(x.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&tar).unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut found = HashMap::new();
+    let mut dirs = vec![x.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(x.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                found.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    found
+}
+
+/// `X/**` takes `X` itself when it is a file: the triage profile's `/etc/cron*/**` collects
+/// `/etc/cron.allow` and `/etc/cron.deny` beside the `cron.d` tree, and
+/// `/etc/ssh/authorized_keys*/**` a plain `authorized_keys` file beside a directory of them.
+#[test]
+fn triage_trailing_globstar_takes_plain_files_and_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    write_tree(
+        &root,
+        &[
+            (
+                "etc/crontab",
+                "17 * * * * root cd / && run-parts /etc/cron.hourly\n",
+            ),
+            ("etc/cron.allow", "root\n"),
+            ("etc/cron.deny", "mallory\n"),
+            ("etc/cron.d/backdoor", "* * * * * root /tmp/.x\n"),
+            ("etc/cron.daily/logrotate", "#!/bin/sh\n"),
+            ("etc/cronjunk/deep/nested", "nested\n"),
+            ("etc/ssh/authorized_keys", "ssh-ed25519 AAAA central\n"),
+            (
+                "etc/ssh/authorized_keys.d/alice",
+                "ssh-ed25519 AAAA alice\n",
+            ),
+            ("etc/ssh/ssh_host_ed25519_key", "PRIVATE\n"),
+        ],
+    );
+    let spec = triage_groups(&["ssh", "persistence"], |_| {});
+    let collection = collect_tree(tmp.path(), &root, &spec);
+
+    let idx = by_path(&artifact_records(&collection, "persistence"));
+    let tar = tar_members(&collection, "persistence");
+    for (path, content) in [
+        (
+            "/etc/crontab",
+            "17 * * * * root cd / && run-parts /etc/cron.hourly\n",
+        ),
+        ("/etc/cron.allow", "root\n"),
+        ("/etc/cron.deny", "mallory\n"),
+        ("/etc/cron.d/backdoor", "* * * * * root /tmp/.x\n"),
+        ("/etc/cron.daily/logrotate", "#!/bin/sh\n"),
+        ("/etc/cronjunk/deep/nested", "nested\n"),
+    ] {
+        let r = idx
+            .get(path.as_bytes())
+            .unwrap_or_else(|| panic!("{path} not indexed: {:?}", idx.keys()));
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["sha256"], e2e::sha256_hex(content.as_bytes()));
+        assert_eq!(tar[&path[1..]], content.as_bytes(), "{path}");
+    }
+
+    let idx = by_path(&artifact_records(&collection, "ssh"));
+    let tar = tar_members(&collection, "ssh");
+    for (path, content) in [
+        ("/etc/ssh/authorized_keys", "ssh-ed25519 AAAA central\n"),
+        (
+            "/etc/ssh/authorized_keys.d/alice",
+            "ssh-ed25519 AAAA alice\n",
+        ),
+    ] {
+        assert_eq!(idx[path.as_bytes()]["status"], "ok", "{path}");
+        assert_eq!(tar[&path[1..]], content.as_bytes(), "{path}");
+    }
+    assert!(
+        !idx.contains_key(&b"/etc/ssh/ssh_host_ed25519_key"[..]),
+        "private host keys stay on the host"
+    );
+}

@@ -333,7 +333,9 @@ impl Walker<'_> {
     }
 
     /// Continues below `child` when more components remain (only through directories), else
-    /// visits it.
+    /// visits it. A trailing `**` stands for zero or more components, so `X/**` also takes `X`
+    /// itself when it is not a directory: `/etc/cron*/**` collects `/etc/cron.allow` as well
+    /// as everything under `/etc/cron.d`.
     fn step(
         &mut self,
         out: &mut Output,
@@ -363,6 +365,10 @@ impl Walker<'_> {
                     ..FileRecord::new(&child.shown, "skipped_loop")
                 };
                 self.record_once(out, &child.shown, rec)
+            }
+            Found::Missing => Ok(()),
+            _ if matches!(rest, [Component::AnyDirs]) => {
+                self.visit(out, child, depth, false, ancestors)
             }
             _ => Ok(()),
         }

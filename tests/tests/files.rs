@@ -637,3 +637,87 @@ fn triage_trailing_globstar_takes_plain_files_and_directories() {
         "private host keys stay on the host"
     );
 }
+
+/// The triage `ssh` group takes what `sshd_config` includes wherever it lives: an absolute
+/// include outside `sshd_config.d`, a relative one (relative to `/etc/ssh`), and an include
+/// nested in an included file; a file nobody includes stays out.
+#[test]
+fn triage_ssh_group_takes_the_files_sshd_config_includes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let files = [
+        (
+            "etc/ssh/sshd_config",
+            "Include /etc/ssh/sshd_config.d/*.conf\nInclude /opt/hardening/sshd-*.conf\n  include \"local/*.conf\"\nPort 22\n",
+        ),
+        ("etc/ssh/sshd_config.d/50-cloud-init.conf", "PasswordAuthentication no\n"),
+        ("opt/hardening/sshd-extra.conf", "Match User deploy\n  Include /srv/ssh/nested.conf\n"),
+        ("opt/hardening/unused.conf", "PermitRootLogin yes\n"),
+        ("etc/ssh/local/keys.conf", "AuthorizedKeysFile /srv/ssh/keys/%u\n"),
+        ("srv/ssh/nested.conf", "PermitTTY no\n"),
+    ];
+    write_tree(&root, &files);
+    let spec = triage_groups(&["ssh"], |_| {});
+    let collection = collect_tree(tmp.path(), &root, &spec);
+    let idx = by_path(&artifact_records(&collection, "ssh"));
+    let tar = tar_members(&collection, "ssh");
+    for (rel, content) in files
+        .iter()
+        .filter(|(rel, _)| !rel.ends_with("unused.conf"))
+    {
+        let path = format!("/{rel}");
+        let r = idx
+            .get(path.as_bytes())
+            .unwrap_or_else(|| panic!("{path} not indexed: {:?}", idx.keys()));
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(tar[*rel], content.as_bytes(), "{path}");
+    }
+    assert!(!idx.contains_key(&b"/opt/hardening/unused.conf"[..]));
+    assert_eq!(tar.len(), files.len() - 1, "{:?}", tar.keys());
+}
+
+/// The triage `accounts` group names the shadow files; they are collected only when the spec
+/// sets `include_shadow: true`.
+#[test]
+fn triage_accounts_group_takes_shadow_files_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let shadow = [
+        ("etc/shadow", "root:$6$a$hash:19000::::::\n"),
+        ("etc/shadow-", "root:$6$b$older:18000::::::\n"),
+        ("etc/gshadow", "root:*::\n"),
+        ("etc/gshadow-", "root:!::\n"),
+    ];
+    write_tree(&root, &shadow);
+    write_tree(&root, &[("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")]);
+
+    let default_run = tmp.path().join("default");
+    std::fs::create_dir(&default_run).unwrap();
+    let collection = collect_tree(&default_run, &root, &triage_groups(&["accounts"], |_| {}));
+    let idx = by_path(&artifact_records(&collection, "accounts"));
+    assert_eq!(idx[&b"/etc/passwd"[..]]["status"], "ok");
+    for (rel, _) in &shadow {
+        assert!(!idx.contains_key(format!("/{rel}").as_bytes()), "{rel}");
+    }
+    assert_eq!(
+        tar_members(&collection, "accounts")
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["etc/passwd"]
+    );
+
+    let opted_in = tmp.path().join("opted_in");
+    std::fs::create_dir(&opted_in).unwrap();
+    let spec = triage_groups(&["accounts"], |files| {
+        files.insert("include_shadow".into(), true.into());
+    });
+    let collection = collect_tree(&opted_in, &root, &spec);
+    let idx = by_path(&artifact_records(&collection, "accounts"));
+    let tar = tar_members(&collection, "accounts");
+    for (rel, content) in &shadow {
+        let r = &idx[format!("/{rel}").as_bytes()];
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["sha256"], e2e::sha256_hex(content.as_bytes()));
+        assert_eq!(tar[*rel], content.as_bytes());
+    }
+}

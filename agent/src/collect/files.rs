@@ -230,6 +230,9 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
             break;
         }
     }
+    if opts.ssh_includes && result.is_ok() {
+        result = w.ssh_includes(out);
+    }
     let (status, error) = match (&result, &w.unfinished) {
         (Ok(()), _) => (Status::Ok, None),
         (Err(e), None) => (Status::Partial, Some(format!("archive incomplete: {e}"))),
@@ -280,6 +283,29 @@ fn components_of(shown: &[u8]) -> Vec<&[u8]> {
 }
 
 impl Walker<'_> {
+    /// Takes the files OpenSSH's system configuration includes (each once, as patterns do).
+    fn ssh_includes(&mut self, out: &mut Output) -> Result<(), CollectError> {
+        let found = crate::ssh_config::follow(
+            &self.root,
+            &[b"/etc/ssh/sshd_config", b"/etc/ssh/ssh_config"],
+        );
+        for note in found.notes {
+            out.warn(note);
+        }
+        for path in found.files {
+            let components: Vec<Component> = components_of(&path)
+                .into_iter()
+                .map(|c| Component::Literal(c.to_vec()))
+                .collect();
+            let start = Node {
+                shown: b"/".to_vec(),
+                real: self.root.clone(),
+            };
+            self.walk(out, &start, &components, 0, false, &mut Vec::new())?;
+        }
+        Ok(())
+    }
+
     fn excluded(&self, shown: &[u8]) -> bool {
         if !self.opts.include_shadow && SHADOW_PATHS.contains(&shown) {
             return true;

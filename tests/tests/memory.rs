@@ -851,3 +851,103 @@ fn kernel_lockdown_is_named_when_kcore_cannot_be_opened() {
         "the fixture stayed in its namespace"
     );
 }
+
+/// A python child mapping one small file `count` times (offset 0 each time, so no two
+/// mappings merge) through a path of about `path_len` bytes, which lengthens every maps line;
+/// prints when ready and waits.
+fn many_mappings(dir: &Path, count: usize, path_len: usize) -> Child {
+    let mut file = dir.to_path_buf();
+    while file.as_os_str().len() + 201 < path_len {
+        file.push("d".repeat(200));
+    }
+    std::fs::create_dir_all(&file).unwrap();
+    file.push("mapped");
+    std::fs::write(&file, vec![7u8; 4096]).unwrap();
+    let script = format!(
+        "import ctypes,os,sys\n\
+libc=ctypes.CDLL(None,use_errno=True)\n\
+libc.mmap.restype=ctypes.c_void_p\n\
+libc.mmap.argtypes=[ctypes.c_void_p,ctypes.c_size_t,ctypes.c_int,ctypes.c_int,ctypes.c_int,ctypes.c_long]\n\
+fd=os.open(sys.argv[1],os.O_RDONLY)\n\
+maps=[libc.mmap(None,4096,1,1,fd,0) for _ in range({count})]\n\
+assert all(m not in (None,2**64-1) for m in maps), ctypes.get_errno()\n\
+print('ready',flush=True)\n\
+sys.stdin.read()\n"
+    );
+    let mut c =
+        Command::new(std::env::var_os("VESTIGE_TEST_PYTHON").unwrap_or_else(|| "python3".into()))
+            .args(["-c", &script])
+            .arg(&file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+    let mut line = String::new();
+    BufReader::new(c.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    c
+}
+
+/// Dumps `pid` alone (file-backed regions indexed, not read); returns its records.
+fn dump_pid(dir: &Path, pid: u32) -> (Vec<Value>, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let spec = dir.join("pid.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name: one-pid\nartifacts:\n  - name: process_memory\n    timeout: 300s\n    collect:\n      process_memory:\n        select: []\n        pids: [{pid}]\n        file_backed: false\n"
+        ),
+    )
+    .unwrap();
+    let (_, root) = collect(dir, &["--spec", spec.to_str().unwrap()]);
+    let recs = e2e::artifact_records(&root, "process_memory")
+        .into_iter()
+        .filter(|r| r["pid"] == pid)
+        .collect();
+    (recs, root)
+}
+
+/// /proc/PID/maps longer than the 4 MiB other /proc files are read to is read whole: every
+/// mapping has its region record. One longer than the maps cap (64 MiB) is read up to it, and
+/// the process record says the rest was not dumped.
+#[test]
+fn long_maps_are_read_whole_and_a_cut_is_recorded() {
+    let dir = tmp("memory-long-maps");
+    // About 20,000 lines of over 300 bytes: more than 4 MiB.
+    let mut c = many_mappings(&dir.join("short"), 20_000, 300);
+    let pid = c.id();
+    let maps = std::fs::read(format!("/proc/{pid}/maps")).unwrap();
+    let (recs, _) = dump_pid(&dir.join("whole"), pid);
+    let _ = (c.kill(), c.wait());
+    assert!(maps.len() > 4 << 20, "{} bytes", maps.len());
+    let lines = maps.iter().filter(|b| **b == b'\n').count();
+    let regions = recs.iter().filter(|r| r["record"] == "region").count();
+    assert_eq!(regions, lines, "one region record per maps line");
+    let p = recs.iter().find(|r| r["record"] == "process").unwrap();
+    assert_eq!(p["status"], "ok", "{p}");
+    assert_eq!(p["regions"], lines);
+
+    // About 19,000 lines of about 3,600 bytes: more than 64 MiB.
+    let mut c = many_mappings(&dir.join("long"), 19_000, 3_600);
+    let pid = c.id();
+    let maps = std::fs::read(format!("/proc/{pid}/maps")).unwrap();
+    let (recs, root) = dump_pid(&dir.join("cut"), pid);
+    let _ = (c.kill(), c.wait());
+    assert!(maps.len() > 64 << 20, "{} bytes", maps.len());
+    let read = maps[..64 << 20].iter().filter(|b| **b == b'\n').count();
+    let regions = recs.iter().filter(|r| r["record"] == "region").count();
+    assert_eq!(regions, read, "the whole lines within the cap");
+    let p = recs.iter().find(|r| r["record"] == "process").unwrap();
+    assert_eq!(p["status"], "partial", "{p}");
+    let why = p["error"].as_str().unwrap();
+    assert!(
+        why.contains("maps is longer than") && why.contains(&format!("first {read} mappings")),
+        "{why}"
+    );
+    assert_eq!(
+        entry(&root, &format!("process_memory.{pid}.mem"))["status"],
+        "partial"
+    );
+}

@@ -721,3 +721,170 @@ fn triage_accounts_group_takes_shadow_files_only_when_asked() {
         assert_eq!(tar[*rel], content.as_bytes());
     }
 }
+
+/// The pax extended-header records of each member of a plain tar, by member path: read with
+/// the format's own rules (512-byte blocks, octal sizes, `LEN key=value\n` records).
+fn pax_records(tar: &[u8]) -> HashMap<String, HashMap<String, String>> {
+    let mut out = HashMap::new();
+    let mut at = 0;
+    let mut pending: Option<HashMap<String, String>> = None;
+    while at + 512 <= tar.len() && tar[at..at + 512].iter().any(|b| *b != 0) {
+        let h = &tar[at..at + 512];
+        let size_text = String::from_utf8_lossy(&h[124..136]);
+        let size = u64::from_str_radix(size_text.trim_matches(|c| c == '\0' || c == ' '), 8)
+            .unwrap() as usize;
+        let data = &tar[at + 512..at + 512 + size];
+        if h[156] == b'x' {
+            let mut recs = HashMap::new();
+            let mut rest = data;
+            while !rest.is_empty() {
+                let sp = rest.iter().position(|b| *b == b' ').unwrap();
+                let len: usize = std::str::from_utf8(&rest[..sp]).unwrap().parse().unwrap();
+                let rec = &rest[sp + 1..len - 1];
+                let eq = rec.iter().position(|b| *b == b'=').unwrap();
+                recs.insert(
+                    String::from_utf8_lossy(&rec[..eq]).into_owned(),
+                    String::from_utf8_lossy(&rec[eq + 1..]).into_owned(),
+                );
+                rest = &rest[len..];
+            }
+            pending = Some(recs);
+        } else if let Some(recs) = pending.take() {
+            out.insert(recs["path"].clone(), recs);
+        }
+        at += 512 + size.div_ceil(512) * 512;
+    }
+    out
+}
+
+/// `exclude` keeps a directory (not entered) and a wildcard's files out of the index and the
+/// tar; `max_total_size` stores files while they fit and indexes the rest as
+/// `skipped_total_cap` (a later, smaller file that still fits is stored); each stored member
+/// carries its birth time as `LIBARCHIVE.creationtime` when the filesystem reports one.
+#[test]
+fn exclude_total_cap_and_birth_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let kib = |n: usize, c: char| c.to_string().repeat(n << 10);
+    let (a, b, c) = (kib(3, 'a'), kib(3, 'b'), kib(3, 'c'));
+    write_tree(
+        &root,
+        &[
+            ("srv/app/a.log", &a),
+            ("srv/app/b.log", &b),
+            ("srv/app/c.log", &c),
+            ("srv/app/d.log", "small\n"),
+            ("srv/app/old.log.gz", "compressed\n"),
+            ("srv/app/private/secret.key", "key\n"),
+            ("srv/app/private/deeper/more.key", "key\n"),
+            ("srv/other/keep.txt", "kept\n"),
+        ],
+    );
+    let spec = r#"name: caps
+artifacts:
+  - name: app
+    timeout: 60s
+    collect:
+      files:
+        patterns: ["/srv/app/**"]
+        exclude: ["/srv/app/private", "/srv/*/*.gz"]
+        max_total_size: 7KiB
+  - name: other
+    timeout: 60s
+    collect:
+      files:
+        patterns: ["/srv/other/**"]
+        exclude: ["/srv/app/**"]
+"#;
+    let collection = collect_tree(tmp.path(), &root, spec);
+    let idx = by_path(&artifact_records(&collection, "app"));
+    let mut paths: Vec<String> = idx
+        .keys()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/srv/app/a.log",
+            "/srv/app/b.log",
+            "/srv/app/c.log",
+            "/srv/app/d.log"
+        ],
+        "excluded paths are neither indexed nor entered"
+    );
+    let status = |p: &str| idx[p.as_bytes()]["status"].as_str().unwrap().to_owned();
+    assert_eq!(status("/srv/app/a.log"), "ok");
+    assert_eq!(status("/srv/app/b.log"), "ok");
+    assert_eq!(status("/srv/app/c.log"), "skipped_total_cap");
+    assert_eq!(status("/srv/app/d.log"), "ok", "a later file that fits");
+    let capped = &idx[&b"/srv/app/c.log"[..]];
+    assert!(
+        capped["member"].is_null() && capped["sha256"].is_null(),
+        "{capped}"
+    );
+    assert_eq!(capped["size"], 3 << 10);
+    assert!(capped["error"].as_str().unwrap().contains("max_total_size"));
+    let entry = manifest(&collection)["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "app")
+        .unwrap()
+        .clone();
+    assert!(
+        entry["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("max_total_size")),
+        "{entry}"
+    );
+    let members = tar_members(&collection, "app");
+    let mut names: Vec<&str> = members.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["srv/app/a.log", "srv/app/b.log", "srv/app/d.log"]);
+    assert_eq!(members["srv/app/a.log"], a.as_bytes());
+    // An exclude outside a group's patterns changes nothing there.
+    let other = by_path(&artifact_records(&collection, "other"));
+    assert_eq!(other[&b"/srv/other/keep.txt"[..]]["status"], "ok");
+
+    // Birth time: as the filesystem reports it (statx), in the pax header and the index.
+    let tar =
+        zstd::decode_all(&std::fs::read(collection.join("artifacts/app.tar.zst")).unwrap()[..])
+            .unwrap();
+    let pax = pax_records(&tar);
+    let a_pax = &pax["srv/app/a.log"];
+    assert!(a_pax.contains_key("mtime") && a_pax.contains_key("ctime"));
+    match std::fs::metadata(root.join("srv/app/a.log"))
+        .unwrap()
+        .created()
+    {
+        Ok(born) => {
+            let d = born.duration_since(std::time::UNIX_EPOCH).unwrap();
+            let text = &a_pax["LIBARCHIVE.creationtime"];
+            let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
+            assert_eq!(secs.parse::<u64>().unwrap(), d.as_secs(), "{text}");
+            let nanos: u32 = format!("{frac:0<9}").parse().unwrap();
+            assert_eq!(nanos, d.subsec_nanos(), "{text}");
+            let indexed = idx[&b"/srv/app/a.log"[..]]["btime"].as_str().unwrap();
+            assert!(
+                indexed.starts_with(&utc_seconds_text(d.as_secs())),
+                "{indexed}"
+            );
+        }
+        Err(_) => {
+            assert!(!a_pax.contains_key("LIBARCHIVE.creationtime"), "{a_pax:?}");
+            assert!(idx[&b"/srv/app/a.log"[..]]["btime"].is_null());
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of Unix seconds, by `date` (independent of vestige's formatter).
+fn utc_seconds_text(secs: u64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%S"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

@@ -2,9 +2,10 @@
 //! UTF-8).
 //!
 //! A pattern is a list of components. Within a component: `*` any run of bytes, `?` one byte,
-//! `[abc]`, `[a-z]`, `[!a]` a byte class. `**` as a whole component stands for any number of
-//! directories. `{a,b}` alternatives are expanded before matching
-//! ([`collector_spec::FilePattern::expand`]).
+//! `[abc]`, `[a-z]`, `[!a]` a byte class. `**` as a whole component stands for zero or more
+//! components: `a/**/b` takes `a/b` and `a/x/y/b`, and a trailing `a/**` takes `a` itself (a file
+//! as well as a directory) and everything below it. `{a,b}` alternatives are expanded before
+//! matching ([`collector_spec::FilePattern::expand`]).
 
 /// One component of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]

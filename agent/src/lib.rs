@@ -21,6 +21,7 @@ pub mod records;
 pub mod report;
 pub mod run;
 pub mod sink;
+pub mod ssh_config;
 pub mod summary;
 pub mod tar;
 pub mod timefmt;

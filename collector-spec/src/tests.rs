@@ -291,10 +291,21 @@ fn triage_collects_host_artifacts_after_volatile_ones() {
     let CollectorSpec::Files(accounts) = &triage.spec.artifacts[pos("accounts")].collect else {
         panic!("accounts");
     };
-    assert!(accounts
-        .patterns
-        .iter()
-        .all(|p| !p.as_str().contains("shadow")));
+    // The shadow files are named, and left out unless a spec opts in.
+    let named: Vec<&str> = accounts.patterns.iter().map(|p| p.as_str()).collect();
+    for shadow in [
+        "/etc/shadow",
+        "/etc/shadow-",
+        "/etc/gshadow",
+        "/etc/gshadow-",
+    ] {
+        assert!(named.contains(&shadow), "{shadow}");
+    }
+    assert!(!accounts.include_shadow);
+    let CollectorSpec::Files(ssh) = &triage.spec.artifacts[pos("ssh")].collect else {
+        panic!("ssh");
+    };
+    assert!(ssh.ssh_includes);
 }
 
 #[test]

@@ -286,7 +286,8 @@ pub struct SystemOptions {
 ///
 /// Pattern syntax, per path component: `*` any run of characters, `?` one character,
 /// `[abc]` / `[a-z]` / `[!a]` a character class; `**` as a whole component is any number of
-/// directories; `{a,b}` alternatives. A pattern naming a directory collects everything below
+/// directories, and a trailing `/**` also takes the path itself when it is a file (so
+/// `/etc/cron*/**` collects `/etc/cron.allow` and `/etc/cron.d/…`); `{a,b}` alternatives. A pattern naming a directory collects everything below
 /// it. `~/` at the start stands for every home directory (from the root's `/etc/passwd`,
 /// plus `/root` and each directory under `/home`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -310,6 +311,10 @@ pub struct FilesOptions {
     /// Also collect `/etc/shadow`, `/etc/gshadow` and their backups when a pattern matches them
     /// (default false: password hashes stay on the host).
     pub include_shadow: bool,
+    /// Also collect the files `/etc/ssh/sshd_config` and `/etc/ssh/ssh_config` under `root`
+    /// include (`Include` directives: globs, relative to `/etc/ssh`, nested up to 16 levels),
+    /// wherever they are (default false).
+    pub ssh_includes: bool,
     /// Deepest directory level walked below a pattern's fixed prefix (default 32).
     pub max_depth: u32,
     /// zstd worker threads for this artifact's archive (default 2; 0 compresses on the
@@ -327,6 +332,7 @@ impl Default for FilesOptions {
             max_total_size: ByteSize(2 << 30),
             follow_symlinks: false,
             include_shadow: false,
+            ssh_includes: false,
             max_depth: 32,
             zstd_workers: 2,
         }

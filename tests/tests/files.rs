@@ -485,3 +485,406 @@ fn bind_mount_loop_and_paths_beyond_path_max_are_indexed_not_followed() {
         .unwrap();
     assert_eq!(v.status.code(), Some(0));
 }
+
+/// A spec of the built-in `triage` profile's artifacts named in `groups`, as `vestige spec
+/// show triage` prints them, each passed through `edit` (to set an option).
+fn triage_groups(groups: &[&str], edit: impl Fn(&mut serde_yaml_ng::Mapping)) -> String {
+    let shown = Command::new(vestige_bin())
+        .args(["spec", "show", "triage"])
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    let mut spec: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&shown.stdout).unwrap();
+    let artifacts = spec["artifacts"].as_sequence_mut().unwrap();
+    artifacts.retain(|a| groups.contains(&a["name"].as_str().unwrap()));
+    assert_eq!(artifacts.len(), groups.len(), "{groups:?} in triage");
+    for a in artifacts.iter_mut() {
+        edit(a["collect"]["files"].as_mapping_mut().unwrap());
+    }
+    serde_yaml_ng::to_string(&spec).unwrap()
+}
+
+/// Writes `files` (path below `root`, content) creating their directories.
+fn write_tree(root: &Path, files: &[(&str, &str)]) {
+    for (rel, content) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+}
+
+/// Runs `vestige collect` with `spec` text over `root`; returns the collection root.
+fn collect_tree(work: &Path, root: &Path, spec: &str) -> PathBuf {
+    let spec_path = work.join("spec.yaml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let out_dir = work.join("out");
+    let mut cmd = Command::new(vestige_bin());
+    cmd.args(["collect", "--quiet", "--spec"])
+        .arg(&spec_path)
+        .arg("--root")
+        .arg(root)
+        .arg("--out")
+        .arg(&out_dir)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = run_with_timeout(cmd, Duration::from_secs(90));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(summary(&out)["location"].as_str().unwrap())
+}
+
+/// Members of a stored `.tar.zst`, with their bytes, as GNU tar extracts them.
+fn tar_members(collection: &Path, artifact: &str) -> HashMap<String, Vec<u8>> {
+    let tar_zst = std::fs::read(collection.join(format!("artifacts/{artifact}.tar.zst"))).unwrap();
+    let tar = zstd::decode_all(&tar_zst[..]).unwrap();
+    let x = tempfile::tempdir().unwrap();
+    let mut child = Command::new("tar")
+        .args(["-x", "--warning=no-unknown-keyword", "-f", "-", "-C"])
+        .arg(x.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&tar).unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut found = HashMap::new();
+    let mut dirs = vec![x.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(x.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                found.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    found
+}
+
+/// `X/**` takes `X` itself when it is a file: the triage profile's `/etc/cron*/**` collects
+/// `/etc/cron.allow` and `/etc/cron.deny` beside the `cron.d` tree, and
+/// `/etc/ssh/authorized_keys*/**` a plain `authorized_keys` file beside a directory of them.
+#[test]
+fn triage_trailing_globstar_takes_plain_files_and_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    write_tree(
+        &root,
+        &[
+            (
+                "etc/crontab",
+                "17 * * * * root cd / && run-parts /etc/cron.hourly\n",
+            ),
+            ("etc/cron.allow", "root\n"),
+            ("etc/cron.deny", "mallory\n"),
+            ("etc/cron.d/backdoor", "* * * * * root /tmp/.x\n"),
+            ("etc/cron.daily/logrotate", "#!/bin/sh\n"),
+            ("etc/cronjunk/deep/nested", "nested\n"),
+            ("etc/ssh/authorized_keys", "ssh-ed25519 AAAA central\n"),
+            (
+                "etc/ssh/authorized_keys.d/alice",
+                "ssh-ed25519 AAAA alice\n",
+            ),
+            ("etc/ssh/ssh_host_ed25519_key", "PRIVATE\n"),
+        ],
+    );
+    let spec = triage_groups(&["ssh", "persistence"], |_| {});
+    let collection = collect_tree(tmp.path(), &root, &spec);
+
+    let idx = by_path(&artifact_records(&collection, "persistence"));
+    let tar = tar_members(&collection, "persistence");
+    for (path, content) in [
+        (
+            "/etc/crontab",
+            "17 * * * * root cd / && run-parts /etc/cron.hourly\n",
+        ),
+        ("/etc/cron.allow", "root\n"),
+        ("/etc/cron.deny", "mallory\n"),
+        ("/etc/cron.d/backdoor", "* * * * * root /tmp/.x\n"),
+        ("/etc/cron.daily/logrotate", "#!/bin/sh\n"),
+        ("/etc/cronjunk/deep/nested", "nested\n"),
+    ] {
+        let r = idx
+            .get(path.as_bytes())
+            .unwrap_or_else(|| panic!("{path} not indexed: {:?}", idx.keys()));
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["sha256"], e2e::sha256_hex(content.as_bytes()));
+        assert_eq!(tar[&path[1..]], content.as_bytes(), "{path}");
+    }
+
+    let idx = by_path(&artifact_records(&collection, "ssh"));
+    let tar = tar_members(&collection, "ssh");
+    for (path, content) in [
+        ("/etc/ssh/authorized_keys", "ssh-ed25519 AAAA central\n"),
+        (
+            "/etc/ssh/authorized_keys.d/alice",
+            "ssh-ed25519 AAAA alice\n",
+        ),
+    ] {
+        assert_eq!(idx[path.as_bytes()]["status"], "ok", "{path}");
+        assert_eq!(tar[&path[1..]], content.as_bytes(), "{path}");
+    }
+    assert!(
+        !idx.contains_key(&b"/etc/ssh/ssh_host_ed25519_key"[..]),
+        "private host keys stay on the host"
+    );
+}
+
+/// The triage `ssh` group takes what `sshd_config` includes wherever it lives: an absolute
+/// include outside `sshd_config.d`, a relative one (relative to `/etc/ssh`), and an include
+/// nested in an included file; a file nobody includes stays out.
+#[test]
+fn triage_ssh_group_takes_the_files_sshd_config_includes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let files = [
+        (
+            "etc/ssh/sshd_config",
+            "Include /etc/ssh/sshd_config.d/*.conf\nInclude /opt/hardening/sshd-*.conf\n  include \"local/*.conf\"\nPort 22\n",
+        ),
+        ("etc/ssh/sshd_config.d/50-cloud-init.conf", "PasswordAuthentication no\n"),
+        ("opt/hardening/sshd-extra.conf", "Match User deploy\n  Include /srv/ssh/nested.conf\n"),
+        ("opt/hardening/unused.conf", "PermitRootLogin yes\n"),
+        ("etc/ssh/local/keys.conf", "AuthorizedKeysFile /srv/ssh/keys/%u\n"),
+        ("srv/ssh/nested.conf", "PermitTTY no\n"),
+    ];
+    write_tree(&root, &files);
+    let spec = triage_groups(&["ssh"], |_| {});
+    let collection = collect_tree(tmp.path(), &root, &spec);
+    let idx = by_path(&artifact_records(&collection, "ssh"));
+    let tar = tar_members(&collection, "ssh");
+    for (rel, content) in files
+        .iter()
+        .filter(|(rel, _)| !rel.ends_with("unused.conf"))
+    {
+        let path = format!("/{rel}");
+        let r = idx
+            .get(path.as_bytes())
+            .unwrap_or_else(|| panic!("{path} not indexed: {:?}", idx.keys()));
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(tar[*rel], content.as_bytes(), "{path}");
+    }
+    assert!(!idx.contains_key(&b"/opt/hardening/unused.conf"[..]));
+    assert_eq!(tar.len(), files.len() - 1, "{:?}", tar.keys());
+}
+
+/// The triage `accounts` group names the shadow files; they are collected only when the spec
+/// sets `include_shadow: true`.
+#[test]
+fn triage_accounts_group_takes_shadow_files_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let shadow = [
+        ("etc/shadow", "root:$6$a$hash:19000::::::\n"),
+        ("etc/shadow-", "root:$6$b$older:18000::::::\n"),
+        ("etc/gshadow", "root:*::\n"),
+        ("etc/gshadow-", "root:!::\n"),
+    ];
+    write_tree(&root, &shadow);
+    write_tree(&root, &[("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")]);
+
+    let default_run = tmp.path().join("default");
+    std::fs::create_dir(&default_run).unwrap();
+    let collection = collect_tree(&default_run, &root, &triage_groups(&["accounts"], |_| {}));
+    let idx = by_path(&artifact_records(&collection, "accounts"));
+    assert_eq!(idx[&b"/etc/passwd"[..]]["status"], "ok");
+    for (rel, _) in &shadow {
+        assert!(!idx.contains_key(format!("/{rel}").as_bytes()), "{rel}");
+    }
+    assert_eq!(
+        tar_members(&collection, "accounts")
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["etc/passwd"]
+    );
+
+    let opted_in = tmp.path().join("opted_in");
+    std::fs::create_dir(&opted_in).unwrap();
+    let spec = triage_groups(&["accounts"], |files| {
+        files.insert("include_shadow".into(), true.into());
+    });
+    let collection = collect_tree(&opted_in, &root, &spec);
+    let idx = by_path(&artifact_records(&collection, "accounts"));
+    let tar = tar_members(&collection, "accounts");
+    for (rel, content) in &shadow {
+        let r = &idx[format!("/{rel}").as_bytes()];
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["sha256"], e2e::sha256_hex(content.as_bytes()));
+        assert_eq!(tar[*rel], content.as_bytes());
+    }
+}
+
+/// The pax extended-header records of each member of a plain tar, by member path: read with
+/// the format's own rules (512-byte blocks, octal sizes, `LEN key=value\n` records).
+fn pax_records(tar: &[u8]) -> HashMap<String, HashMap<String, String>> {
+    let mut out = HashMap::new();
+    let mut at = 0;
+    let mut pending: Option<HashMap<String, String>> = None;
+    while at + 512 <= tar.len() && tar[at..at + 512].iter().any(|b| *b != 0) {
+        let h = &tar[at..at + 512];
+        let size_text = String::from_utf8_lossy(&h[124..136]);
+        let size = u64::from_str_radix(size_text.trim_matches(|c| c == '\0' || c == ' '), 8)
+            .unwrap() as usize;
+        let data = &tar[at + 512..at + 512 + size];
+        if h[156] == b'x' {
+            let mut recs = HashMap::new();
+            let mut rest = data;
+            while !rest.is_empty() {
+                let sp = rest.iter().position(|b| *b == b' ').unwrap();
+                let len: usize = std::str::from_utf8(&rest[..sp]).unwrap().parse().unwrap();
+                let rec = &rest[sp + 1..len - 1];
+                let eq = rec.iter().position(|b| *b == b'=').unwrap();
+                recs.insert(
+                    String::from_utf8_lossy(&rec[..eq]).into_owned(),
+                    String::from_utf8_lossy(&rec[eq + 1..]).into_owned(),
+                );
+                rest = &rest[len..];
+            }
+            pending = Some(recs);
+        } else if let Some(recs) = pending.take() {
+            out.insert(recs["path"].clone(), recs);
+        }
+        at += 512 + size.div_ceil(512) * 512;
+    }
+    out
+}
+
+/// `exclude` keeps a directory (not entered) and a wildcard's files out of the index and the
+/// tar; `max_total_size` stores files while they fit and indexes the rest as
+/// `skipped_total_cap` (a later, smaller file that still fits is stored); each stored member
+/// carries its birth time as `LIBARCHIVE.creationtime` when the filesystem reports one.
+#[test]
+fn exclude_total_cap_and_birth_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let kib = |n: usize, c: char| c.to_string().repeat(n << 10);
+    let (a, b, c) = (kib(3, 'a'), kib(3, 'b'), kib(3, 'c'));
+    write_tree(
+        &root,
+        &[
+            ("srv/app/a.log", &a),
+            ("srv/app/b.log", &b),
+            ("srv/app/c.log", &c),
+            ("srv/app/d.log", "small\n"),
+            ("srv/app/old.log.gz", "compressed\n"),
+            ("srv/app/private/secret.key", "key\n"),
+            ("srv/app/private/deeper/more.key", "key\n"),
+            ("srv/other/keep.txt", "kept\n"),
+        ],
+    );
+    let spec = r#"name: caps
+artifacts:
+  - name: app
+    timeout: 60s
+    collect:
+      files:
+        patterns: ["/srv/app/**"]
+        exclude: ["/srv/app/private", "/srv/*/*.gz"]
+        max_total_size: 7KiB
+  - name: other
+    timeout: 60s
+    collect:
+      files:
+        patterns: ["/srv/other/**"]
+        exclude: ["/srv/app/**"]
+"#;
+    let collection = collect_tree(tmp.path(), &root, spec);
+    let idx = by_path(&artifact_records(&collection, "app"));
+    let mut paths: Vec<String> = idx
+        .keys()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/srv/app/a.log",
+            "/srv/app/b.log",
+            "/srv/app/c.log",
+            "/srv/app/d.log"
+        ],
+        "excluded paths are neither indexed nor entered"
+    );
+    let status = |p: &str| idx[p.as_bytes()]["status"].as_str().unwrap().to_owned();
+    assert_eq!(status("/srv/app/a.log"), "ok");
+    assert_eq!(status("/srv/app/b.log"), "ok");
+    assert_eq!(status("/srv/app/c.log"), "skipped_total_cap");
+    assert_eq!(status("/srv/app/d.log"), "ok", "a later file that fits");
+    let capped = &idx[&b"/srv/app/c.log"[..]];
+    assert!(
+        capped["member"].is_null() && capped["sha256"].is_null(),
+        "{capped}"
+    );
+    assert_eq!(capped["size"], 3 << 10);
+    assert!(capped["error"].as_str().unwrap().contains("max_total_size"));
+    let entry = manifest(&collection)["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "app")
+        .unwrap()
+        .clone();
+    assert!(
+        entry["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("max_total_size")),
+        "{entry}"
+    );
+    let members = tar_members(&collection, "app");
+    let mut names: Vec<&str> = members.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["srv/app/a.log", "srv/app/b.log", "srv/app/d.log"]);
+    assert_eq!(members["srv/app/a.log"], a.as_bytes());
+    // An exclude outside a group's patterns changes nothing there.
+    let other = by_path(&artifact_records(&collection, "other"));
+    assert_eq!(other[&b"/srv/other/keep.txt"[..]]["status"], "ok");
+
+    // Birth time: as the filesystem reports it (statx), in the pax header and the index.
+    let tar =
+        zstd::decode_all(&std::fs::read(collection.join("artifacts/app.tar.zst")).unwrap()[..])
+            .unwrap();
+    let pax = pax_records(&tar);
+    let a_pax = &pax["srv/app/a.log"];
+    assert!(a_pax.contains_key("mtime") && a_pax.contains_key("ctime"));
+    match std::fs::metadata(root.join("srv/app/a.log"))
+        .unwrap()
+        .created()
+    {
+        Ok(born) => {
+            let d = born.duration_since(std::time::UNIX_EPOCH).unwrap();
+            let text = &a_pax["LIBARCHIVE.creationtime"];
+            let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
+            assert_eq!(secs.parse::<u64>().unwrap(), d.as_secs(), "{text}");
+            let nanos: u32 = format!("{frac:0<9}").parse().unwrap();
+            assert_eq!(nanos, d.subsec_nanos(), "{text}");
+            let indexed = idx[&b"/srv/app/a.log"[..]]["btime"].as_str().unwrap();
+            assert!(
+                indexed.starts_with(&utc_seconds_text(d.as_secs())),
+                "{indexed}"
+            );
+        }
+        Err(_) => {
+            assert!(!a_pax.contains_key("LIBARCHIVE.creationtime"), "{a_pax:?}");
+            assert!(idx[&b"/srv/app/a.log"[..]]["btime"].is_null());
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of Unix seconds, by `date` (independent of vestige's formatter).
+fn utc_seconds_text(secs: u64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%S"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

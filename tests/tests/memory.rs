@@ -736,3 +736,218 @@ fn ram_errors_are_clear_and_not_fatal() {
         assert!(e["error"].as_str().unwrap().contains("/proc/kcore"), "{e}");
     }
 }
+
+/// A System RAM range whose kcore segment cannot be read to its end (the file ends inside
+/// it): the LiME range keeps its promised length, the unread bytes are zeros, and the range
+/// record, the artifact's status and its warning say so; the collection still verifies.
+#[test]
+fn unreadable_ram_is_zero_filled_and_recorded() {
+    let dir = tmp("memory-ram-unreadable");
+    let low = noise(0x9000, 11); // physical 0x1000-0x9fff
+    let high = noise(0x30_0000, 12); // physical 0x100000-0x3fffff
+    let mut file = kcore(&[
+        (0xffff_8880_0010_0000, 0x10_0000, &high),
+        (0xffff_8880_0000_1000, 0x1000, &low),
+    ]);
+    // The low segment's data comes last: cutting the file leaves 0x6000 of its 0x9000 bytes.
+    file.truncate(file.len() - 0x3000);
+    let kcore_path = dir.join("kcore");
+    let iomem_path = dir.join("iomem");
+    std::fs::write(&kcore_path, &file).unwrap();
+    std::fs::write(&iomem_path, IOMEM).unwrap();
+    let spec = ram_spec(&dir, &kcore_path, &iomem_path);
+    let (s, root) = collect(&dir, &["--spec", spec.to_str().unwrap()]);
+
+    let lime_entry = entry(&root, "ram.lime");
+    assert_eq!(lime_entry["status"], "partial", "{lime_entry}");
+    let lime = stored_raw(&root, lime_entry["path"].as_str().unwrap());
+    let ranges = parse_lime(&lime);
+    let got: Vec<(u64, u64)> = ranges.iter().map(|r| (r.0, r.1)).collect();
+    assert_eq!(got, [(0x1000, 0x9fff), (0x10_0000, 0x3f_ffff)]);
+    assert!(ranges[0].2[..0x6000] == low[..0x6000], "what was readable");
+    assert!(
+        ranges[0].2[0x6000..].iter().all(|b| *b == 0),
+        "zeros stand in for the rest"
+    );
+    assert!(ranges[1].2 == high, "the readable range is untouched");
+
+    let recs = e2e::artifact_records(&root, "ram");
+    assert_eq!(recs.len(), 2);
+    let low_rec = &recs[0];
+    assert_eq!(low_rec["status"], "zero_filled", "{low_rec}");
+    assert_eq!(low_rec["zero_filled_bytes"], 0x3000);
+    assert_eq!(low_rec["bytes"], 0x9000);
+    let why = low_rec["error"].as_str().unwrap();
+    assert!(
+        why.contains("physical 0x7000") && why.contains("end of file"),
+        "{why}"
+    );
+    assert_eq!(recs[1]["status"], "ok");
+    assert_eq!(recs[1]["zero_filled_bytes"], 0);
+    let e = entry(&root, "ram");
+    assert_eq!(e["status"], "partial", "{e}");
+    assert!(
+        e["warnings"][0].as_str().unwrap().contains("zero-filled"),
+        "{e}"
+    );
+    verify_ok(&root, &s);
+}
+
+/// Kernel lockdown in confidentiality mode forbids reading kcore: the ram artifact fails with
+/// that reason named (read from /sys/kernel/security/lockdown) and the run completes. The
+/// lockdown file is a tmpfs mounted in a private mount namespace, and vestige runs as
+/// `nobody` on a kcore it may not open, which is how the kernel answers under lockdown.
+#[test]
+fn kernel_lockdown_is_named_when_kcore_cannot_be_opened() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let kcore_path = dir.join("kcore");
+    std::fs::write(
+        &kcore_path,
+        kcore(&[(0xffff_8880_0000_1000, 0x1000, &[1u8; 16])]),
+    )
+    .unwrap();
+    std::fs::set_permissions(&kcore_path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let iomem_path = dir.join("iomem");
+    std::fs::write(&iomem_path, IOMEM).unwrap();
+    let spec = ram_spec(dir, &kcore_path, &iomem_path);
+    let out_dir = dir.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    std::fs::set_permissions(&out_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let script = format!(
+        "mount -t tmpfs tmpfs /sys/kernel/security && \
+         echo 'none integrity [confidentiality]' > /sys/kernel/security/lockdown && \
+         exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$VESTIGE\" collect --quiet --spec '{}' --out '{}'",
+        spec.display(),
+        out_dir.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .env("VESTIGE", e2e::vestige_bin())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = summary(&out);
+    assert_eq!(s["errors"], 1, "{s}");
+    let root = PathBuf::from(s["location"].as_str().unwrap());
+    let e = entry(&root, "ram");
+    assert_eq!(e["status"], "error", "{e}");
+    let why = e["error"].as_str().unwrap();
+    assert!(
+        why.contains("kernel lockdown is in confidentiality mode")
+            && why.contains("[confidentiality]"),
+        "{why}"
+    );
+    assert!(
+        !Path::new("/sys/kernel/security/lockdown").exists(),
+        "the fixture stayed in its namespace"
+    );
+}
+
+/// A python child mapping one small file `count` times (offset 0 each time, so no two
+/// mappings merge) through a path of about `path_len` bytes, which lengthens every maps line;
+/// prints when ready and waits.
+fn many_mappings(dir: &Path, count: usize, path_len: usize) -> Child {
+    let mut file = dir.to_path_buf();
+    while file.as_os_str().len() + 201 < path_len {
+        file.push("d".repeat(200));
+    }
+    std::fs::create_dir_all(&file).unwrap();
+    file.push("mapped");
+    std::fs::write(&file, vec![7u8; 4096]).unwrap();
+    let script = format!(
+        "import ctypes,os,sys\n\
+libc=ctypes.CDLL(None,use_errno=True)\n\
+libc.mmap.restype=ctypes.c_void_p\n\
+libc.mmap.argtypes=[ctypes.c_void_p,ctypes.c_size_t,ctypes.c_int,ctypes.c_int,ctypes.c_int,ctypes.c_long]\n\
+fd=os.open(sys.argv[1],os.O_RDONLY)\n\
+maps=[libc.mmap(None,4096,1,1,fd,0) for _ in range({count})]\n\
+assert all(m not in (None,2**64-1) for m in maps), ctypes.get_errno()\n\
+print('ready',flush=True)\n\
+sys.stdin.read()\n"
+    );
+    let mut c =
+        Command::new(std::env::var_os("VESTIGE_TEST_PYTHON").unwrap_or_else(|| "python3".into()))
+            .args(["-c", &script])
+            .arg(&file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+    let mut line = String::new();
+    BufReader::new(c.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    c
+}
+
+/// Dumps `pid` alone (file-backed regions indexed, not read); returns its records.
+fn dump_pid(dir: &Path, pid: u32) -> (Vec<Value>, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let spec = dir.join("pid.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name: one-pid\nartifacts:\n  - name: process_memory\n    timeout: 300s\n    collect:\n      process_memory:\n        select: []\n        pids: [{pid}]\n        file_backed: false\n"
+        ),
+    )
+    .unwrap();
+    let (_, root) = collect(dir, &["--spec", spec.to_str().unwrap()]);
+    let recs = e2e::artifact_records(&root, "process_memory")
+        .into_iter()
+        .filter(|r| r["pid"] == pid)
+        .collect();
+    (recs, root)
+}
+
+/// /proc/PID/maps longer than the 4 MiB other /proc files are read to is read whole: every
+/// mapping has its region record. One longer than the maps cap (64 MiB) is read up to it, and
+/// the process record says the rest was not dumped.
+#[test]
+fn long_maps_are_read_whole_and_a_cut_is_recorded() {
+    let dir = tmp("memory-long-maps");
+    // About 20,000 lines of over 300 bytes: more than 4 MiB.
+    let mut c = many_mappings(&dir.join("short"), 20_000, 300);
+    let pid = c.id();
+    let maps = std::fs::read(format!("/proc/{pid}/maps")).unwrap();
+    let (recs, _) = dump_pid(&dir.join("whole"), pid);
+    let _ = (c.kill(), c.wait());
+    assert!(maps.len() > 4 << 20, "{} bytes", maps.len());
+    let lines = maps.iter().filter(|b| **b == b'\n').count();
+    let regions = recs.iter().filter(|r| r["record"] == "region").count();
+    assert_eq!(regions, lines, "one region record per maps line");
+    let p = recs.iter().find(|r| r["record"] == "process").unwrap();
+    assert_eq!(p["status"], "ok", "{p}");
+    assert_eq!(p["regions"], lines);
+
+    // About 19,000 lines of about 3,600 bytes: more than 64 MiB.
+    let mut c = many_mappings(&dir.join("long"), 19_000, 3_600);
+    let pid = c.id();
+    let maps = std::fs::read(format!("/proc/{pid}/maps")).unwrap();
+    let (recs, root) = dump_pid(&dir.join("cut"), pid);
+    let _ = (c.kill(), c.wait());
+    assert!(maps.len() > 64 << 20, "{} bytes", maps.len());
+    let read = maps[..64 << 20].iter().filter(|b| **b == b'\n').count();
+    let regions = recs.iter().filter(|r| r["record"] == "region").count();
+    assert_eq!(regions, read, "the whole lines within the cap");
+    let p = recs.iter().find(|r| r["record"] == "process").unwrap();
+    assert_eq!(p["status"], "partial", "{p}");
+    let why = p["error"].as_str().unwrap();
+    assert!(
+        why.contains("maps is longer than") && why.contains(&format!("first {read} mappings")),
+        "{why}"
+    );
+    assert_eq!(
+        entry(&root, &format!("process_memory.{pid}.mem"))["status"],
+        "partial"
+    );
+}

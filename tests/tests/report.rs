@@ -680,3 +680,119 @@ fn a_large_collection_reports_in_bounded_memory_and_renders() {
         .dom
         .contains("<tr id=\"proc-77\" data-pid=\"77\" data-flags=\"rwx-map\""));
 }
+
+/// The page's own script, driven in Chromium: a column header click sorts the process table
+/// (numerically for PIDs, both directions; by text for names), the filter box hides
+/// non-matching rows and counts the rest, and the tree search marks matching labels. A test
+/// script appended to a copy of the page clicks and types, and writes what it saw into the
+/// DOM; the copy's policy allows inline scripts, the page's script itself is unchanged.
+#[test]
+fn sorting_filtering_and_tree_search_work_in_chromium() {
+    let work = fresh_dir("interactive");
+    let root = work.join("collection");
+    std::fs::create_dir_all(root.join("artifacts")).unwrap();
+    let proc_rec = |pid: i64, ppid: i64, comm: &str, env: &[&str]| {
+        json!({"pid": pid, "ppid": ppid, "comm": comm, "cmdline": [comm], "exe": format!("/usr/bin/{comm}"),
+               "exe_deleted": false, "start_time": "2026-12-04T15:00:00Z", "environ": env})
+    };
+    let procs = vec![
+        proc_rec(1, 0, "init", &[]),
+        proc_rec(2, 1, "zeta", &["PATH=/bin"]),
+        proc_rec(3, 1, "alpha", &[]),
+        proc_rec(10, 2, "hooked", &["LD_PRELOAD=/dev/shm/libx.so"]),
+        proc_rec(100, 3, "mid", &[]),
+    ];
+    let artifacts = vec![write_artifact(&root, "processes", procs.into_iter())];
+    let manifest = json!({
+        "schema": "vestige.manifest/1", "collection_id": "interactive", "host_id": "i-0abc",
+        "started_at": "2026-12-04T15:00:00Z", "finished_at": "2026-12-04T15:00:01Z",
+        "tool": {"name": "vestige", "version": "0.1.0", "sha256": null},
+        "spec": {"name": "x", "sha256": "00", "source": "x", "path": null},
+        "host": {}, "collector": {"pid": 1, "sink": "dir"}, "artifacts": artifacts,
+    });
+    std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
+    let page = work.join("report.html");
+    let run = vestige(&[
+        "report",
+        root.to_str().unwrap(),
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Served as built, flagged first: the LD_PRELOAD process leads, the rest by pid.
+    let order: Vec<&str> = html
+        .lines()
+        .filter_map(|l| l.strip_prefix("<tr id=\"proc-"))
+        .map(|l| &l[..l.find('"').unwrap()])
+        .collect();
+    assert_eq!(order, ["10", "1", "2", "3", "100"]);
+    let Some(chromium) = chromium() else { return };
+
+    const DRIVER: &str = r#"
+(function () {
+  var out = {};
+  var table = document.getElementById('process-table');
+  var rows = function () { return Array.prototype.slice.call(table.tBodies[0].rows); };
+  var pids = function (list) { return list.map(function (r) { return r.getAttribute('data-pid'); }).join(','); };
+  out.initial = pids(rows());
+  var head = table.tHead.rows[0].cells;
+  head[0].click(); out.pid_asc = pids(rows());
+  head[0].click(); out.pid_desc = pids(rows());
+  head[3].dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'})); out.name_asc = pids(rows());
+  var input = document.querySelector('input.filter[data-table="process-table"]');
+  input.value = 'LIBX.SO';
+  input.dispatchEvent(new Event('input'));
+  out.filtered = pids(rows().filter(function (r) { return !r.hidden; }));
+  out.count = document.getElementById('process-table-count').textContent;
+  input.value = '';
+  input.dispatchEvent(new Event('input'));
+  out.cleared = pids(rows().filter(function (r) { return !r.hidden; }));
+  var search = document.getElementById('tree-search');
+  search.value = 'hook';
+  search.dispatchEvent(new Event('input'));
+  out.tree_hits = Array.prototype.map.call(document.querySelectorAll('#tree .lbl.hit'),
+    function (l) { return l.textContent; }).join('|');
+  var pre = document.createElement('pre');
+  pre.id = 'driver-result';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+"#;
+    let csp = regex::Regex::new(r"script-src [^;]*;").unwrap();
+    assert!(csp.is_match(&html));
+    let driven = csp
+        .replace(&html, "script-src 'unsafe-inline';")
+        .replace("</body>", &format!("<script>{DRIVER}</script></body>"));
+    let driven_page = work.join("driven.html");
+    std::fs::write(&driven_page, driven).unwrap();
+    let b = browse(&chromium, &driven_page, &work, &[]);
+    assert!(b.page_requests.is_empty(), "{:?}", b.page_requests);
+    let start = b
+        .dom
+        .find("<pre id=\"driver-result\">")
+        .unwrap_or_else(|| panic!("the driver did not run: {}", b.dom))
+        + "<pre id=\"driver-result\">".len();
+    let text = &b.dom[start..start + b.dom[start..].find("</pre>").unwrap()];
+    let got: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(got["initial"], "10,1,2,3,100", "{got}");
+    assert_eq!(got["pid_asc"], "1,2,3,10,100", "numeric, not text: {got}");
+    assert_eq!(got["pid_desc"], "100,10,3,2,1", "{got}");
+    assert_eq!(
+        got["name_asc"], "3,10,1,100,2",
+        "alpha hooked init mid zeta: {got}"
+    );
+    assert_eq!(got["filtered"], "10", "{got}");
+    assert_eq!(got["count"], "1 shown", "{got}");
+    assert_eq!(got["cleared"], "3,10,1,100,2", "{got}");
+    let hits = got["tree_hits"].as_str().unwrap();
+    assert!(
+        !hits.is_empty() && hits.split('|').all(|l| l.contains("hooked")),
+        "{got}"
+    );
+}

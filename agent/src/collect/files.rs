@@ -231,6 +231,9 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
             break;
         }
     }
+    if opts.ssh_includes && result.is_ok() {
+        result = w.ssh_includes(out);
+    }
     // A stop says why (the artifact's timeout, the run's deadline, a signal).
     let why = match &result {
         Ok(()) => String::new(),
@@ -287,6 +290,29 @@ fn components_of(shown: &[u8]) -> Vec<&[u8]> {
 }
 
 impl Walker<'_> {
+    /// Takes the files OpenSSH's system configuration includes (each once, as patterns do).
+    fn ssh_includes(&mut self, out: &mut Output) -> Result<(), CollectError> {
+        let found = crate::ssh_config::follow(
+            &self.root,
+            &[b"/etc/ssh/sshd_config", b"/etc/ssh/ssh_config"],
+        );
+        for note in found.notes {
+            out.warn(note);
+        }
+        for path in found.files {
+            let components: Vec<Component> = components_of(&path)
+                .into_iter()
+                .map(|c| Component::Literal(c.to_vec()))
+                .collect();
+            let start = Node {
+                shown: b"/".to_vec(),
+                real: self.root.clone(),
+            };
+            self.walk(out, &start, &components, 0, false, &mut Vec::new())?;
+        }
+        Ok(())
+    }
+
     fn excluded(&self, shown: &[u8]) -> bool {
         if !self.opts.include_shadow && SHADOW_PATHS.contains(&shown) {
             return true;
@@ -340,7 +366,9 @@ impl Walker<'_> {
     }
 
     /// Continues below `child` when more components remain (only through directories), else
-    /// visits it.
+    /// visits it. A trailing `**` stands for zero or more components, so `X/**` also takes `X`
+    /// itself when it is not a directory: `/etc/cron*/**` collects `/etc/cron.allow` as well
+    /// as everything under `/etc/cron.d`.
     fn step(
         &mut self,
         out: &mut Output,
@@ -370,6 +398,10 @@ impl Walker<'_> {
                     ..FileRecord::new(&child.shown, "skipped_loop")
                 };
                 self.record_once(out, &child.shown, rec)
+            }
+            Found::Missing => Ok(()),
+            _ if matches!(rest, [Component::AnyDirs]) => {
+                self.visit(out, child, depth, false, ancestors)
             }
             _ => Ok(()),
         }

@@ -30,12 +30,14 @@
 //! The process record gives `pid`, `comm`, `exe`, the selectors that matched (`reasons`;
 //! `pid` when it was named explicitly), `status` (`ok`, `partial`, `vanished`, `not_found`,
 //! `error`), `regions`, `bytes`, `dump_path` and `error`. The dump's SHA-256 is its
-//! `raw_sha256` in the manifest.
+//! `raw_sha256` in the manifest. A process whose `/proc/PID/maps` is longer than
+//! [`MAX_MAPS_BYTES`] is `partial`: the mappings beyond it are neither indexed nor dumped, and
+//! `error` says so.
 
 use super::{CollectError, Context, Output};
 use crate::manifest::Status;
 use crate::procfs::maps::{self, Mapping};
-use crate::procfs::read::{is_gone, list_pids, read_small, readlink_bytes};
+use crate::procfs::read::{is_gone, list_pids, read_capped, read_small, readlink_bytes};
 use crate::procfs::text::lossy;
 use collector_spec::{ProcessMemoryOptions, ProcessSelector};
 use serde::Serialize;
@@ -47,6 +49,22 @@ use std::path::Path;
 
 /// Bytes read from a process per system call; the only buffer a dump holds.
 pub const CHUNK: usize = 1 << 20;
+
+/// Most of `/proc/PID/maps` read. Far above the common 4 MiB read of other /proc files: a
+/// process near `vm.max_map_count` with long file paths lists tens of megabytes. Mappings
+/// beyond it are not read; the process record says so.
+pub const MAX_MAPS_BYTES: u64 = 64 << 20;
+
+/// Reads `/proc/PID/maps` up to `cap` bytes, cut back to its last whole line; the flag says
+/// whether lines were left unread.
+pub fn read_maps(path: &Path, cap: u64) -> io::Result<(Vec<u8>, bool)> {
+    let (mut buf, cut) = read_capped(path, cap)?;
+    if cut {
+        let whole = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        buf.truncate(whole);
+    }
+    Ok((buf, cut))
+}
 
 /// One region of a dumped process.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -335,7 +353,7 @@ pub fn collect(
         let named = explicit.contains(&pid);
         let dir = ctx.proc.join(pid.to_string());
         let exe = readlink_bytes(&dir.join("exe")).ok();
-        let maps_buf = match read_small(&dir.join("maps")) {
+        let (maps_buf, maps_cut) = match read_maps(&dir.join("maps"), MAX_MAPS_BYTES) {
             Ok(b) => b,
             Err(e) => {
                 if named {
@@ -388,6 +406,12 @@ pub fn collect(
             process: opts.max_process_bytes.0,
             total: total_left,
         };
+        let maps_note = maps_cut.then(|| {
+            format!(
+                "/proc/{pid}/maps is longer than {MAX_MAPS_BYTES} bytes: only its first {} mappings were read; the regions of the rest are not dumped",
+                mappings.len()
+            )
+        });
         dump_process(
             ctx,
             opts,
@@ -397,6 +421,7 @@ pub fn collect(
             exe.as_deref(),
             &mappings,
             reasons,
+            maps_note,
             &mut budget,
         )?;
         total_left = budget.total;
@@ -414,6 +439,7 @@ fn dump_process(
     exe: Option<&[u8]>,
     mappings: &[Mapping],
     reasons: Vec<&'static str>,
+    maps_note: Option<String>,
     budget: &mut Budget,
 ) -> Result<(), CollectError> {
     let mem = match std::fs::File::open(dir.join("mem")) {
@@ -461,7 +487,7 @@ fn dump_process(
         }
         Err(e) => return Err(e),
     };
-    let (status, stream_status, error) = if outcome.vanished {
+    let (mut status, mut stream_status, mut error) = if outcome.vanished {
         (
             "vanished",
             Status::Partial,
@@ -480,6 +506,16 @@ fn dump_process(
     } else {
         ("ok", Status::Ok, None)
     };
+    if let Some(note) = maps_note {
+        if status == "ok" {
+            status = "partial";
+        }
+        stream_status = Status::Partial;
+        error = Some(match error {
+            Some(e) => format!("{e}; {note}"),
+            None => note,
+        });
+    }
     let fin = stream.finish(stream_status, error.clone())?;
     if let Some(e) = &error {
         out.warn(format!("pid {pid}: {e}"));
@@ -542,6 +578,25 @@ fn exe_dir_world_writable(proc_root: &Path, exe: &[u8]) -> bool {
 mod tests {
     use super::*;
     use std::cell::Cell;
+
+    #[test]
+    fn maps_cut_at_the_cap_keeps_whole_lines_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("maps");
+        let text =
+            "10000-11000 r--p 00000000 fd:01 7 /usr/bin/a\n20000-21000 rw-p 00000000 00:00 0\n";
+        std::fs::write(&path, text).unwrap();
+        let (whole, cut) = read_maps(&path, 1 << 20).unwrap();
+        assert_eq!((whole.as_slice(), cut), (text.as_bytes(), false));
+        // The cap falls inside the second line: only the first is kept.
+        let (part, cut) = read_maps(&path, 60).unwrap();
+        assert!(cut);
+        assert_eq!(part, b"10000-11000 r--p 00000000 fd:01 7 /usr/bin/a\n");
+        let (m, bad) = maps::parse_all(&part);
+        assert_eq!((m.len(), bad), (1, 0));
+        let (none, cut) = read_maps(&path, 10).unwrap();
+        assert!(cut && none.is_empty());
+    }
 
     /// Memory holding `data` from `base`; reads fail with `fail` from address `fail_at`.
     struct Fixture {

@@ -3,7 +3,7 @@
 //! page works offline and cannot load or send anything. Every string that came from the host
 //! goes through [`esc`].
 
-use super::model::{Flag, Proc, ReportModel, Socket};
+use super::model::{CloudIdentity, Flag, Proc, ReportModel, Socket};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -284,6 +284,52 @@ fn kv(h: &mut String, key: &str, value: String) {
     h.push_str(&format!("<tr><th>{}</th><td>{value}</td></tr>\n", esc(key)));
 }
 
+/// Summary rows of the `cloud_identity` record.
+fn cloud_identity(h: &mut String, c: &CloudIdentity) {
+    if !c.available {
+        kv(
+            h,
+            "Cloud identity",
+            format!(
+                "<span class=\"muted\">not available: {}</span>",
+                opt(c.reason.as_deref())
+            ),
+        );
+        return;
+    }
+    kv(h, "Availability zone", opt(c.availability_zone.as_deref()));
+    kv(h, "AMI", opt(c.ami_id.as_deref()));
+    kv(h, "Instance type", opt(c.instance_type.as_deref()));
+    kv(
+        h,
+        "IAM role",
+        c.iam_role
+            .as_deref()
+            .map_or_else(|| "<span class=\"muted\">none</span>".into(), esc),
+    );
+    kv(
+        h,
+        "Identity document",
+        if c.document_present {
+            format!(
+                "present <span class=\"muted\">(SHA-256 <code>{}</code>)</span>",
+                opt(c.document_sha256.as_deref())
+            )
+        } else {
+            "<span class=\"damaged\">absent</span>".into()
+        },
+    );
+    kv(
+        h,
+        "Identity signature",
+        if c.signatures.is_empty() {
+            "<span class=\"damaged\">absent</span>".into()
+        } else {
+            format!("present ({})", c.signatures.join(", "))
+        },
+    );
+}
+
 fn summary(h: &mut String, m: &ReportModel) {
     let mf = &m.manifest;
     h.push_str("<section id=\"summary\"><h2>Summary</h2>\n");
@@ -346,6 +392,9 @@ fn summary(h: &mut String, m: &ReportModel) {
     kv(h, "Instance id", opt(mf.host.instance_id.as_deref()));
     kv(h, "Account", opt(mf.host.account_id.as_deref()));
     kv(h, "Region", opt(mf.host.region.as_deref()));
+    if let Some(c) = &m.cloud {
+        cloud_identity(h, c);
+    }
     kv(h, "Kernel", opt(mf.host.kernel_release.as_deref()));
     kv(h, "Boot id", opt(mf.host.boot_id.as_deref()));
     if let Some(s) = &m.system {

@@ -266,6 +266,136 @@ mod tests {
     }
 
     #[test]
+    fn cloud_identity_is_in_the_summary() {
+        let row = |k: &str, v: &str| format!("<tr><th>{k}</th><td>{v}</td></tr>");
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            &[(
+                "cloud_identity",
+                "cloud_identity",
+                vec![json!({
+                    "available": true, "instance_id": "i-0123456789abcdef0",
+                    "availability_zone": "eu-west-1b", "ami_id": "ami-0abc",
+                    "instance_type": "m6i.large", "iam_role": "web-<role>",
+                    "identity_document": "{\"instanceId\":\"i-0123456789abcdef0\"}",
+                    "identity_document_sha256": "ab12", "identity_signature": "c2ln",
+                    "identity_pkcs7": "MIAG", "identity_rsa2048": null,
+                })],
+            )],
+        );
+        let (html, _) = page(tmp.path());
+        for r in [
+            row("Availability zone", "eu-west-1b"),
+            row("AMI", "ami-0abc"),
+            row("Instance type", "m6i.large"),
+            row("IAM role", "web-&lt;role&gt;"),
+            row(
+                "Identity document",
+                "present <span class=\"muted\">(SHA-256 <code>ab12</code>)</span>",
+            ),
+            row("Identity signature", "present (signature, pkcs7)"),
+        ] {
+            assert!(html.contains(&r), "{r}");
+        }
+
+        // Captured without its signatures, and with no role: both said.
+        write(
+            tmp.path(),
+            &[(
+                "cloud_identity",
+                "cloud_identity",
+                vec![json!({
+                    "available": true, "availability_zone": "us-east-1a",
+                    "identity_document": "{}", "identity_document_sha256": "cd34",
+                    "identity_signature": null, "identity_pkcs7": "", "iam_role": null,
+                })],
+            )],
+        );
+        let (html, _) = page(tmp.path());
+        assert!(html.contains(&row("Availability zone", "us-east-1a")));
+        assert!(html.contains(&row("IAM role", "<span class=\"muted\">none</span>")));
+        assert!(html.contains(&row(
+            "Identity signature",
+            "<span class=\"damaged\">absent</span>"
+        )));
+
+        // Off EC2: the reason, and no empty identity rows.
+        write(
+            tmp.path(),
+            &[(
+                "cloud_identity",
+                "cloud_identity",
+                vec![json!({"available": false, "reason": "no IMDS answer within 1s"})],
+            )],
+        );
+        let (html, _) = page(tmp.path());
+        assert!(html.contains("not available: no IMDS answer within 1s"));
+        assert!(!html.contains("<th>Availability zone</th>"));
+        assert!(!html.contains("<th>Identity document</th>"));
+    }
+
+    #[test]
+    fn ld_preload_in_the_environment_is_flagged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = |vars: &[&str]| json!({ "environ": vars });
+        write(
+            tmp.path(),
+            &[(
+                "processes",
+                "processes",
+                vec![
+                    process(1, 0, "init", json!({})),
+                    process(
+                        10,
+                        1,
+                        "hooked",
+                        env(&["PATH=/bin", "LD_PRELOAD=/dev/shm/libx.so"]),
+                    ),
+                    process(11, 1, "empty", env(&["LD_PRELOAD="])),
+                    process(
+                        12,
+                        1,
+                        "lookalike",
+                        env(&["MY_LD_PRELOAD=/x.so", "X=LD_PRELOAD=/y.so"]),
+                    ),
+                    process(
+                        13,
+                        1,
+                        "in-argv",
+                        json!({"cmdline": ["env", "LD_PRELOAD=/z.so", "sh"], "environ": ["PATH=/bin"]}),
+                    ),
+                ],
+            )],
+        );
+        let model =
+            model::ReportModel::build(&DirReader::new(tmp.path()), &ReportOptions::default());
+        let flags = |pid: i64| {
+            let p = model
+                .processes
+                .iter()
+                .find(|p| p.view.pid == Some(pid))
+                .unwrap();
+            model.flags(p)
+        };
+        let hooked = flags(10);
+        assert_eq!(hooked.len(), 1);
+        assert_eq!(hooked[0].code, "ld-preload");
+        assert_eq!(hooked[0].text, "LD_PRELOAD=/dev/shm/libx.so");
+        for pid in [1, 11, 12, 13] {
+            assert!(flags(pid).is_empty(), "pid {pid}: {:?}", flags(pid));
+        }
+        let html = html::render(&model);
+        let row = html
+            .lines()
+            .find(|l| l.starts_with("<tr id=\"proc-10\""))
+            .unwrap();
+        assert!(row.contains("data-flags=\"ld-preload\""), "{row}");
+        assert!(row.contains("LD_PRELOAD=/dev/shm/libx.so"), "{row}");
+        assert!(html.contains("LD_PRELOAD=/dev/shm/libx.so"));
+    }
+
+    #[test]
     fn a_parent_loop_still_shows_every_process() {
         let tmp = tempfile::tempdir().unwrap();
         write(

@@ -119,6 +119,68 @@ pub struct System {
     pub ld_so_preload: Option<FileText>,
 }
 
+/// The `cloud_identity` record as the report shows it: where the instance runs, and whether
+/// the signed identity document was captured (the proof of those facts).
+#[derive(Debug, Clone, Default)]
+pub struct CloudIdentity {
+    pub available: bool,
+    /// Why IMDS gave nothing, when it did not.
+    pub reason: Option<String>,
+    pub availability_zone: Option<String>,
+    pub ami_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub iam_role: Option<String>,
+    /// SHA-256 of the identity document, when the document was captured.
+    pub document_sha256: Option<String>,
+    pub document_present: bool,
+    /// Which of AWS's signatures of the document were captured (`signature`, `pkcs7`,
+    /// `rsa2048`).
+    pub signatures: Vec<&'static str>,
+}
+
+/// The `cloud_identity` fields read; the document and signatures only for their presence.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CloudIdentityRecord {
+    available: Option<bool>,
+    reason: Option<String>,
+    availability_zone: Option<String>,
+    ami_id: Option<String>,
+    instance_type: Option<String>,
+    iam_role: Option<String>,
+    identity_document: Option<String>,
+    identity_document_sha256: Option<String>,
+    identity_signature: Option<String>,
+    identity_pkcs7: Option<String>,
+    identity_rsa2048: Option<String>,
+}
+
+impl From<CloudIdentityRecord> for CloudIdentity {
+    fn from(r: CloudIdentityRecord) -> Self {
+        let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let signatures = [
+            ("signature", &r.identity_signature),
+            ("pkcs7", &r.identity_pkcs7),
+            ("rsa2048", &r.identity_rsa2048),
+        ]
+        .into_iter()
+        .filter(|(_, v)| present(v))
+        .map(|(name, _)| name)
+        .collect();
+        Self {
+            available: r.available == Some(true),
+            reason: r.reason,
+            availability_zone: r.availability_zone,
+            ami_id: r.ami_id,
+            instance_type: r.instance_type,
+            iam_role: r.iam_role,
+            document_present: present(&r.identity_document),
+            document_sha256: r.identity_document_sha256,
+            signatures,
+        }
+    }
+}
+
 /// A file copied into the `system` record.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -156,6 +218,7 @@ pub struct ReportModel {
     pub modules_total: u64,
     pub modules_flagged: Vec<Module>,
     pub system: Option<System>,
+    pub cloud: Option<CloudIdentity>,
     pub logins: Vec<LoginView>,
     pub logins_dropped: u64,
     pub file_groups: Vec<FileGroup>,
@@ -213,9 +276,11 @@ impl ReportModel {
                     self.processes_dropped += 1;
                     return;
                 }
+                // An empty LD_PRELOAD preloads nothing: not a flag.
                 let ld_preload = p.environ.take().and_then(|env| {
                     env.into_iter()
                         .find_map(|e| e.strip_prefix("LD_PRELOAD=").map(str::to_owned))
+                        .filter(|v| !v.trim().is_empty())
                 });
                 self.processes.push(Proc {
                     view: p,
@@ -248,6 +313,9 @@ impl ReportModel {
                 }
             }),
             "system" => for_each_record(reader, path, |s: System| self.system = Some(s)),
+            "cloud_identity" => for_each_record(reader, path, |c: CloudIdentityRecord| {
+                self.cloud = Some(c.into());
+            }),
             "logins" => for_each_record(reader, path, |l: LoginView| {
                 if self.logins.len() < MAX_ROWS {
                     self.logins.push(l);

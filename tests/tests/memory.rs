@@ -951,3 +951,47 @@ fn long_maps_are_read_whole_and_a_cut_is_recorded() {
         "partial"
     );
 }
+
+/// [hostile] memory_maps records every mapping of a process whose maps is over 4 MiB, and
+/// names the ones it did not record past 64 MiB instead of dropping them silently.
+#[test]
+fn memory_maps_of_huge_maps_files_are_whole_or_named_as_cut() {
+    let dir = tmp("memory-maps-long");
+    let mut short = many_mappings(&dir.join("short"), 20_000, 300);
+    let mut long = many_mappings(&dir.join("long"), 19_000, 3_600);
+    let (sp, lp) = (short.id(), long.id());
+    let short_maps = std::fs::read(format!("/proc/{sp}/maps")).unwrap();
+    let long_maps = std::fs::read(format!("/proc/{lp}/maps")).unwrap();
+    let spec = dir.join("maps.yaml");
+    std::fs::write(
+        &spec,
+        "name: maps\nartifacts:\n  - name: memory_maps\n    timeout: 300s\n    collect: memory_maps\n",
+    )
+    .unwrap();
+    let (s, root) = collect(
+        &dir,
+        &["--spec", spec.to_str().unwrap(), "--time-source", "none"],
+    );
+    let _ = (short.kill(), short.wait(), long.kill(), long.wait());
+    verify_ok(&root, &s);
+    assert!(short_maps.len() > 4 << 20 && long_maps.len() > 64 << 20);
+    let recs = e2e::artifact_records(&root, "memory_maps");
+    let count = |pid: u32| recs.iter().filter(|r| r["pid"] == pid).count();
+    let lines = |b: &[u8]| b.iter().filter(|c| **c == b'\n').count();
+    assert_eq!(
+        count(sp),
+        lines(&short_maps),
+        "every mapping of the 4 MiB+ maps"
+    );
+    let read = lines(&long_maps[..64 << 20]);
+    assert_eq!(count(lp), read, "the whole lines within the cap");
+    let e = entry(&root, "memory_maps");
+    assert_eq!(e["status"], "partial", "{e}");
+    let warned = e["warnings"].as_array().unwrap().iter().any(|w| {
+        let w = w.as_str().unwrap();
+        w.contains(&format!("pid {lp}:"))
+            && w.contains("longer than")
+            && w.contains(&format!("first {read} mappings"))
+    });
+    assert!(warned, "{e}");
+}

@@ -1,8 +1,9 @@
 //! `memory_maps`: one record per mapping of every process, with anomaly flags.
 
+use super::process_memory::{read_maps, MAX_MAPS_BYTES};
 use super::{per_process, CollectError, Context, Output, ProcessLines};
 use crate::procfs::maps;
-use crate::procfs::read::{is_gone, read_small};
+use crate::procfs::read::is_gone;
 use crate::procfs::text::lossy;
 use collector_spec::MemoryMapsOptions;
 use serde::Serialize;
@@ -223,8 +224,18 @@ fn pid_maps(
     pid: u32,
 ) -> Result<ProcessLines, CollectError> {
     let mut out = ProcessLines::default();
-    let buf = match read_small(&ctx.proc.join(pid.to_string()).join("maps")) {
-        Ok(b) => b,
+    let maps_path = ctx.proc.join(pid.to_string()).join("maps");
+    let buf = match read_maps(&maps_path, MAX_MAPS_BYTES) {
+        Ok((b, false)) => b,
+        Ok((b, true)) => {
+            // Whole lines only; the mappings past the cap are named as missing.
+            let read = b.iter().filter(|c| **c == b'\n').count();
+            out.warning = Some(format!(
+                "pid {pid}: /proc/{pid}/maps is longer than {MAX_MAPS_BYTES} bytes: only its first \
+                 {read} mappings were recorded"
+            ));
+            b
+        }
         Err(e) if is_gone(&e) => return Ok(out),
         Err(e) => {
             out.warning = Some(format!("pid {pid}: maps: {e}"));
@@ -240,7 +251,11 @@ fn pid_maps(
         &mut out,
     )?;
     if bad > 0 {
-        out.warning = Some(format!("pid {pid}: {bad} malformed maps lines"));
+        let malformed = format!("pid {pid}: {bad} malformed maps lines");
+        out.warning = Some(match out.warning.take() {
+            Some(w) => format!("{w}; {malformed}"),
+            None => malformed,
+        });
     }
     Ok(out)
 }

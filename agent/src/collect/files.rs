@@ -827,6 +827,8 @@ fn permission_or(e: &io::Error, other: &'static str) -> &'static str {
 mod tests {
     use super::*;
 
+    /// Hashing beside the write (parallel above a size) gives the plain SHA-256 and writes every
+    /// byte, from empty to 3MiB.
     #[test]
     fn hash_beside_matches_a_plain_hash_and_writes_everything() {
         for len in [0usize, 10, PARALLEL_HASH_MIN, 3 << 20] {
@@ -842,6 +844,7 @@ mod tests {
         }
     }
 
+    /// `~` expands to every home and braces expand in order, before literal patterns.
     #[test]
     fn expands_homes_and_braces() {
         let homes = vec![b"/root".to_vec(), b"/home/a".to_vec()];

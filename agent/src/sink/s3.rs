@@ -1181,6 +1181,8 @@ impl CollectionReader for S3Reader {
 mod tests {
     use super::*;
 
+    /// S3 URLs parse to bucket and prefix (principal ids with colons included); bad buckets, `..`,
+    /// `.`, doubled slashes, spaces and newlines are refused.
     #[test]
     fn urls_parse() {
         let u = S3Url::parse("s3://evidence-test/cases/ir-7/").unwrap();
@@ -1210,6 +1212,8 @@ mod tests {
         }
     }
 
+    /// Multipart part sizes grow so that 10,000 parts cover 5TiB, from the default and the minimum
+    /// size, and never exceed the maximum.
     #[test]
     fn part_size_grows_so_ten_thousand_parts_cover_five_tib() {
         let base = DEFAULT_PART_SIZE;
@@ -1225,6 +1229,7 @@ mod tests {
         assert!(part_size_for(base, MAX_PARTS) <= MAX_PART_SIZE);
     }
 
+    /// Object Lock retention modes parse case-insensitively; an unknown one is refused.
     #[test]
     fn retention_modes_parse() {
         assert_eq!("compliance".parse(), Ok(RetentionMode::Compliance));

@@ -107,9 +107,9 @@ fn assert_no_secrets(what: &str, bytes: &[u8]) {
     }
 }
 
-/// [security] A collection to S3 (moto) writes nothing locally, lands every object under Object
-/// Lock (compliance) with its hashes, cannot be deleted, verifies from the bucket, and a tampered
-/// copy fails naming the object.
+/// [security] A collection to S3 (moto) writes at most 256KiB locally, lands every object under
+/// Object Lock (compliance) with its hashes, cannot be deleted, verifies from the bucket, and a
+/// tampered copy fails naming the object.
 #[test]
 fn collection_lands_locked_verifies_and_tampering_is_named() {
     let _serial = serial();

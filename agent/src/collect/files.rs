@@ -827,8 +827,8 @@ fn permission_or(e: &io::Error, other: &'static str) -> &'static str {
 mod tests {
     use super::*;
 
-    /// Hashing beside the write (parallel above a size) gives the plain SHA-256 and writes every
-    /// byte, from empty to 3MiB.
+    /// Hashing beside the write gives the plain SHA-256 and writes every byte, for sizes from
+    /// empty to 3MiB, below and above the parallel-hashing threshold.
     #[test]
     fn hash_beside_matches_a_plain_hash_and_writes_everything() {
         for len in [0usize, 10, PARALLEL_HASH_MIN, 3 << 20] {

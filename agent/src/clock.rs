@@ -329,6 +329,8 @@ mod tests {
         (addr, h)
     }
 
+    /// A local time source 1.5s ahead is measured as a 1.5s offset (within 50ms), with its round
+    /// trip and stratum.
     #[test]
     fn known_skew_is_measured() {
         let (addr, h) = responder(Duration::from_millis(1500), false);
@@ -341,6 +343,8 @@ mod tests {
         assert_eq!(skew.stratum, Some(2));
     }
 
+    /// [fault] A time source that never answers, or none listening, is reported unavailable within
+    /// its time budget.
     #[test]
     fn silent_or_absent_source_is_unavailable_quickly() {
         let (addr, h) = responder(Duration::ZERO, true);
@@ -367,6 +371,8 @@ mod tests {
         assert_eq!(skew.status, "unavailable", "{skew:?}");
     }
 
+    /// [hostile] Time replies are refused when short, for another request, kiss-o'-death or not
+    /// from a server; timestamps after 2036 map forward.
     #[test]
     fn replies_are_checked() {
         let tx = 0x1234_5678_9abc_def0;
@@ -391,6 +397,8 @@ mod tests {
         assert!((from_ntp(to_ntp(t)) - 2_200_000_000.0).abs() < 1e-6);
     }
 
+    /// Wall, monotonic and boot clocks read and advance, and time source addresses default to port
+    /// 123.
     #[test]
     fn clocks_read_and_advance() {
         let a = read();

@@ -350,6 +350,8 @@ mod tests {
     const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJXuVS7joHY/tbgGWnqyjy1PD3wS50t4yR/gNEQbWHDc\n-----END PRIVATE KEY-----\n";
     const PUB_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAzsDSLw2+uR6MklA8jJ5qDdel/xEBN4WK7UUBM1mgOCg=\n-----END PUBLIC KEY-----\n";
 
+    /// [security] An OpenSSL Ed25519 key (PEM, DER, base64) signs, its public key verifies only the
+    /// signed bytes, and the printed public key parses back.
     #[test]
     fn openssl_keys_parse_and_sign() {
         let key = SigningKey::from_bytes(PEM.as_bytes()).unwrap();
@@ -370,6 +372,8 @@ mod tests {
         assert!(SigningKey::from_bytes(b64().encode(&der).as_bytes()).is_ok());
     }
 
+    /// [security] Empty, RSA, non-base64, truncated and binary private keys and bad public keys are
+    /// refused.
     #[test]
     fn bad_keys_are_refused_with_a_reason() {
         for bad in [
@@ -385,6 +389,8 @@ mod tests {
         assert!(PublicKey::from_arg("/nonexistent/key.pem").is_err());
     }
 
+    /// [security] Two ephemeral signing keys differ, say they are ephemeral, and their debug form
+    /// holds no private key.
     #[test]
     fn ephemeral_keys_differ() {
         let a = SigningKey::ephemeral().unwrap();
@@ -394,6 +400,8 @@ mod tests {
         assert!(!format!("{a:?}").contains("PRIVATE"));
     }
 
+    /// [security] age recipients parse (duplicates kept once, bad ones refused) and what is
+    /// encrypted to them decrypts with the identity.
     #[test]
     fn recipients_parse_and_round_trip() {
         let id = age::x25519::Identity::generate();

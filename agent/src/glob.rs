@@ -202,6 +202,8 @@ mod tests {
             .collect()
     }
 
+    /// Wildcards `*`, `?`, classes and negated classes match within one name, invalid UTF-8
+    /// included, and a pathological pattern does not match a long name.
     #[test]
     fn wildcards() {
         assert!(wildcard(b"*.log", b"syslog.log"));
@@ -220,6 +222,8 @@ mod tests {
         assert!(!wildcard(b"*a*a*a*a*a*b", &long));
     }
 
+    /// Path patterns match with `*` in one component, `**` across any depth, and a named directory
+    /// covers what is below it.
     #[test]
     fn paths() {
         let p = Pattern::parse(b"/var/log/**");
@@ -250,6 +254,8 @@ mod tests {
         }
     }
 
+    /// The iterative matcher agrees with the recursive definition on every pattern of up to 5
+    /// components against every path of up to 6.
     #[test]
     fn iterative_matching_agrees_with_the_recursive_definition() {
         // Every pattern of up to 5 components over {a, b, *, **} against every path of up to
@@ -290,6 +296,7 @@ mod tests {
         assert!(checked > 100_000, "{checked}");
     }
 
+    /// [hostile] Ten `**` against a 4,000-component path match correctly within a second.
     #[test]
     fn many_any_dirs_against_a_long_path_is_fast_and_correct() {
         // Ten `**`: the recursive search tries a number of splits of the path exponential in
@@ -317,6 +324,7 @@ mod tests {
         );
     }
 
+    /// Consecutive `**` collapse into one and still match zero or more directories.
     #[test]
     fn consecutive_any_dirs_are_one() {
         let p = Pattern::parse(b"/a/**/**/**/b");

@@ -205,6 +205,8 @@ pub fn hostname() -> Option<String> {
 mod tests {
     use super::*;
 
+    /// [security] Host ids become safe path components: slashes and newlines replaced, `..` and
+    /// empty made unknown-host.
     #[test]
     fn host_ids_are_safe_path_components() {
         assert_eq!(sanitize_host_id("i-0abc123"), "i-0abc123");

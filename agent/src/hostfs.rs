@@ -280,6 +280,8 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
+    /// [security] Absolute and `..`-climbing symbolic links resolve inside the mounted root, a link
+    /// loop is refused, a missing file is an I/O error.
     #[test]
     fn resolves_links_inside_the_root() {
         let tmp = tempfile::tempdir().unwrap();
@@ -309,6 +311,7 @@ mod tests {
         ));
     }
 
+    /// [hostile] Opening a FIFO, or a symbolic link to one, is refused at once instead of blocking.
     #[test]
     fn open_regular_refuses_fifo_without_blocking() {
         let tmp = tempfile::tempdir().unwrap();
@@ -321,6 +324,8 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
     }
 
+    /// Home directories come from passwd and /home, sorted, trailing slashes trimmed and `/` left
+    /// out.
     #[test]
     fn homes_from_passwd_and_home() {
         let tmp = tempfile::tempdir().unwrap();

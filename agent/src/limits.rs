@@ -89,6 +89,7 @@ pub fn io_priority() -> Option<(i32, i32)> {
 mod tests {
     use super::*;
 
+    /// I/O priorities parse as idle or best-effort 0-7; out of range and real-time are refused.
     #[test]
     fn parses_io_priorities() {
         assert_eq!(IoPriority::parse("idle"), Ok(IoPriority::Idle));
@@ -97,6 +98,7 @@ mod tests {
         assert!(IoPriority::parse("rt:0").is_err());
     }
 
+    /// A best-effort I/O priority is applied to the process and read back.
     #[test]
     fn io_priority_is_applied_and_read_back() {
         // Runs in its own test thread; ioprio applies to the calling thread's process

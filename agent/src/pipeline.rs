@@ -477,6 +477,8 @@ mod tests {
     use crate::sink::dir::DirSink;
     use std::io::Read;
 
+    /// 10,000 records written through zstd hash to the SHA-256 and size of both the stored file and
+    /// its decompressed bytes, and compress.
     #[test]
     fn hashes_raw_and_stored_bytes() {
         let tmp = tempfile::tempdir().unwrap();
@@ -505,6 +507,8 @@ mod tests {
         assert!(stored.len() < raw.len() / 4, "compressed");
     }
 
+    /// Bulk compression jobs shrink to the small size beside a sink that holds upload parts in
+    /// memory.
     #[test]
     fn bulk_streams_keep_small_jobs_beside_a_sink_holding_upload_parts() {
         assert_eq!(bulk_job_bytes(0), BULK_COMPRESSION_JOB_BYTES);
@@ -512,6 +516,7 @@ mod tests {
         assert_eq!(bulk_job_bytes(3 * (8 << 20)), COMPRESSION_JOB_BYTES);
     }
 
+    /// Multithreaded zstd output decodes to the bytes written, and both hashes match.
     #[test]
     fn multithreaded_compression_decodes_to_the_same_bytes() {
         let tmp = tempfile::tempdir().unwrap();
@@ -534,6 +539,7 @@ mod tests {
         assert_eq!(fin.digest.raw_sha256, hex(&Sha256::digest(&raw)));
     }
 
+    /// An uncompressed artifact has equal raw and stored hashes, those of its bytes.
     #[test]
     fn uncompressed_has_equal_hashes() {
         let tmp = tempfile::tempdir().unwrap();
@@ -545,6 +551,8 @@ mod tests {
         assert_eq!(fin.digest.raw_sha256, hex(&Sha256::digest(b"{}")));
     }
 
+    /// [security] An age-encrypted artifact is stored as ciphertext under `.age`, hashed as stored,
+    /// and decrypts and decompresses to the bytes written; no recipients means no encryption.
     #[test]
     fn encrypted_artifacts_hash_the_plaintext_and_the_ciphertext() {
         let tmp = tempfile::tempdir().unwrap();
@@ -589,6 +597,7 @@ mod tests {
         assert_eq!(fin.form.stored_is(), "compressed");
     }
 
+    /// Hashing a reader stops at the given limit, or reads to the end without one.
     #[test]
     fn sha256_reader_honours_limit() {
         let data = vec![7u8; 1_000_000];

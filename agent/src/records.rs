@@ -353,6 +353,8 @@ mod tests {
     use crate::sink::dir::DirReader;
     use std::io::Cursor;
 
+    /// Record lines longer than the cap are skipped whole; empty and unterminated last lines are
+    /// read.
     #[test]
     fn lines_are_capped_and_skipped() {
         let mut r = BufReader::with_capacity(4, Cursor::new(b"ab\nccccccccc\n\nlast".to_vec()));
@@ -372,6 +374,8 @@ mod tests {
         pid: u32,
     }
 
+    /// [hostile] Bad JSON lines are counted, and truncated, uncompressed or missing artifacts are
+    /// reported, without failing.
     #[test]
     fn damaged_artifacts_are_reported_not_fatal() {
         let tmp = tempfile::tempdir().unwrap();
@@ -398,6 +402,7 @@ mod tests {
         assert!(o.error.unwrap().starts_with("unreadable"));
     }
 
+    /// RFC 3339 times parse to epoch microseconds; garbage gives none.
     #[test]
     fn times_parse() {
         assert_eq!(epoch_micros("1970-01-01T00:00:01.5Z"), Some(1_500_000));

@@ -745,6 +745,7 @@ pub fn self_peak_rss() -> Option<u64> {
 mod tests {
     use super::may_start;
 
+    /// Record collectors run side by side up to the limit; a limit of 0 means one at a time.
     #[test]
     fn record_collectors_overlap_up_to_the_limit() {
         assert!(may_start("processes", &[], 2));
@@ -760,6 +761,7 @@ mod tests {
         assert!(!may_start("connections", &[(0, "processes")], 0));
     }
 
+    /// Files, process memory and RAM collectors run alone, never beside another.
     #[test]
     fn bulk_byte_kinds_run_alone() {
         for bulk in ["files", "process_memory", "ram"] {
@@ -775,6 +777,7 @@ mod tests {
         }
     }
 
+    /// open_files waits while connections walks the descriptors, and may start beside others.
     #[test]
     fn open_files_waits_for_the_descriptor_walk() {
         assert!(!may_start("open_files", &[(1, "connections")], 4));

@@ -231,6 +231,8 @@ mod tests {
             .collect()
     }
 
+    /// Include directives are found in any case, with `=`, quotes and tabs; comments and
+    /// look-alike keywords are not.
     #[test]
     fn include_lines_are_found_in_any_case_with_quotes_and_equals() {
         let text = b"# Include /commented\nPort 22\n  include /a/*.conf \"/b c/d\" # tail\nINCLUDE=rel.conf\nMatch User x\n\tInclude\t/m.conf\nIncludeX /no\n";
@@ -241,6 +243,8 @@ mod tests {
         assert_eq!(args, vec!["/a/*.conf", "/b c/d", "rel.conf", "/m.conf"]);
     }
 
+    /// [security] Relative, globbed, nested and symlinked includes are followed inside the collection
+    /// root only, cycles end, and a `~` include is noted, not followed.
     #[test]
     fn follows_relative_glob_nested_and_linked_includes_inside_the_root() {
         let tmp = tempfile::tempdir().unwrap();
@@ -288,6 +292,7 @@ mod tests {
         assert!(found.notes[0].contains("~/x"));
     }
 
+    /// [hostile] A chain of 40 nested includes stops at the depth limit.
     #[test]
     fn nesting_stops_at_the_depth_limit() {
         let tmp = tempfile::tempdir().unwrap();

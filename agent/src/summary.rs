@@ -103,6 +103,8 @@ fn clip(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
+    /// The failure summary line stays under the character limit with long fields cut at character
+    /// boundaries, and null fields stay null.
     #[test]
     fn failure_line_stays_under_the_limit_and_cuts_at_characters() {
         let long = "é".repeat(5000);
@@ -130,6 +132,7 @@ mod tests {
         assert_eq!(v["error"], "cannot open the destination: x");
     }
 
+    /// Clipping keeps short text and cuts long text with an ellipsis, never splitting a character.
     #[test]
     fn clip_keeps_short_text_and_cuts_long_text_at_a_boundary() {
         assert_eq!(clip("abc", 3), "abc");

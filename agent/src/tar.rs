@@ -312,6 +312,7 @@ fn ustar_header(
 mod tests {
     use super::*;
 
+    /// A pax record's length prefix counts its own digits.
     #[test]
     fn pax_record_length_counts_itself() {
         let mut v = Vec::new();
@@ -325,6 +326,7 @@ mod tests {
         assert_eq!(n, v.len());
     }
 
+    /// pax timestamps print whole and fractional seconds, negatives included.
     #[test]
     fn timestamps() {
         let t = |secs, nanos| Timestamp { secs, nanos }.pax();
@@ -334,6 +336,8 @@ mod tests {
         assert_eq!(t(-1, 0), "-1");
     }
 
+    /// [security] Tar member names must be relative without `..`, `.`, empty or doubled components;
+    /// newlines and invalid UTF-8 are allowed.
     #[test]
     fn safe_names() {
         assert!(is_safe_name(b"var/log/syslog"));
@@ -351,6 +355,8 @@ mod tests {
         }
     }
 
+    /// A tar member has a pax header, a ustar header with a correct checksum, and its data padded
+    /// to blocks; writing more than its size, or a second member early, is refused.
     #[test]
     fn header_checksum_and_sizes() {
         let mut out = Vec::new();

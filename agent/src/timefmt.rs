@@ -35,6 +35,7 @@ pub fn now_compact() -> String {
 mod tests {
     use super::*;
 
+    /// Times format as RFC 3339 with fractional seconds, and the compact form has 16 characters.
     #[test]
     fn formats() {
         assert_eq!(rfc3339(0, 0).as_deref(), Some("1970-01-01T00:00:00Z"));

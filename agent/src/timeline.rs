@@ -644,6 +644,8 @@ mod tests {
         (String::from_utf8(out).unwrap(), stats)
     }
 
+    /// Timeline JSONL events carry Timesketch's fields, are sorted by time, and keep a path with a
+    /// pipe and a newline.
     #[test]
     fn jsonl_events_are_timesketch_shaped_and_sorted() {
         let tmp = tempfile::tempdir().unwrap();
@@ -693,6 +695,8 @@ mod tests {
         assert_eq!(m["path"], "/var/log/a|b\nc.log");
     }
 
+    /// [hostile] Bodyfile lines have eleven fields, sorted, with a pipe and a newline in a name
+    /// escaped.
     #[test]
     fn bodyfile_lines_have_eleven_fields_whatever_the_name() {
         let tmp = tempfile::tempdir().unwrap();
@@ -720,6 +724,7 @@ mod tests {
         );
     }
 
+    /// A timeline sorted in small spilled runs merges to the same output as one sorted in memory.
     #[test]
     fn spilled_sort_runs_merge_to_the_same_output() {
         let tmp = tempfile::tempdir().unwrap();
@@ -734,6 +739,8 @@ mod tests {
         }
     }
 
+    /// File modes render as ls does, setuid, setgid and sticky bits included; an unreadable mode is
+    /// question marks.
     #[test]
     fn modes_render_like_ls() {
         assert_eq!(mode_string(Some("file"), Some("0755")), "-rwxr-xr-x");
@@ -743,6 +750,8 @@ mod tests {
         assert_eq!(mode_string(None, Some("zz")), "-?????????");
     }
 
+    /// [hostile] A damaged artifact is reported as a problem and the other events kept; a missing
+    /// manifest is an error.
     #[test]
     fn damaged_artifacts_are_reported_and_the_rest_kept() {
         let tmp = tempfile::tempdir().unwrap();

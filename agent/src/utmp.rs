@@ -150,6 +150,8 @@ pub fn parse_all(buf: &[u8]) -> (Vec<Entry>, usize) {
 mod tests {
     use super::*;
 
+    /// utmp entries round-trip through their bytes, give IPv4 and IPv6 addresses and times, and a
+    /// trailing partial entry is counted.
     #[test]
     fn round_trips_and_reads_addresses() {
         let e = Entry {

@@ -1,5 +1,7 @@
 use super::*;
 
+/// Every built-in profile loads under its own name with a SHA-256; triage starts with process
+/// memory then processes and never collects full RAM.
 #[test]
 fn builtin_profiles_parse() {
     for (name, _) in BUILTIN_PROFILES {
@@ -26,6 +28,7 @@ fn builtin_profiles_parse() {
     );
 }
 
+/// Asking for a profile that does not exist names it and lists the built-in ones (triage).
 #[test]
 fn unknown_profile_is_named() {
     let err = Spec::builtin("nope").unwrap_err();
@@ -39,6 +42,7 @@ fn parse_err(src: &str) -> (String, usize, usize) {
     (err.to_string(), line, column)
 }
 
+/// [hostile] An unknown top-level key is refused, named, at its line and column.
 #[test]
 fn unknown_top_level_key_has_position() {
     let (msg, line, col) = parse_err("name: x\nartifacts: []\nbogus: 1\n");
@@ -46,6 +50,7 @@ fn unknown_top_level_key_has_position() {
     assert_eq!((line, col), (3, 1), "{msg}");
 }
 
+/// [hostile] An unknown collector kind is refused, named, at its line.
 #[test]
 fn unknown_collector_kind_has_position() {
     let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      teleport: {}\n";
@@ -54,6 +59,7 @@ fn unknown_collector_kind_has_position() {
     assert_eq!(line, 5, "{msg}");
 }
 
+/// [hostile] A misspelt collector option is refused, named, at its line and column.
 #[test]
 fn unknown_option_has_position() {
     let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      processes:\n        redact_envirn: true\n";
@@ -62,6 +68,7 @@ fn unknown_option_has_position() {
     assert_eq!((line, col), (6, 9), "{msg}");
 }
 
+/// [hostile] An option of the wrong type (a word for a boolean) is refused at its line.
 #[test]
 fn wrong_type_has_position() {
     let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      processes:\n        environ: sometimes\n";
@@ -73,12 +80,15 @@ fn wrong_type_has_position() {
     assert_eq!(line, 6, "{msg}");
 }
 
+/// [hostile] Unclosed YAML brackets are refused with a position past the first line.
 #[test]
 fn malformed_yaml_has_position() {
     let (msg, line, _) = parse_err("name: x\nartifacts: [\n  - {name: a\n");
     assert!(line >= 2, "{msg} at {line}");
 }
 
+/// [hostile] Zero, unitless, over-24h and negative timeouts, out-of-range zstd levels and a
+/// recovery size over 1TiB are each refused with the reason at their line.
 #[test]
 fn bad_values_are_refused_where_they_stand() {
     let cases = [
@@ -107,6 +117,8 @@ fn bad_values_are_refused_where_they_stand() {
     assert_eq!(line, 6);
 }
 
+/// cpu_quota is optional, 50 parses, and zero, negative, non-numeric, over-limit and
+/// percent-suffixed values are refused at their line.
 #[test]
 fn cpu_quota_is_optional_and_bounded() {
     let ok =
@@ -130,6 +142,8 @@ fn cpu_quota_is_optional_and_bounded() {
     assert!(CpuPercent::parse("").is_err());
 }
 
+/// [hostile] Artifact names with `..`, slashes, spaces, capitals, a newline or nothing are refused
+/// at their line.
 #[test]
 fn hostile_artifact_names_are_refused() {
     for name in ["../etc", "/abs", "a b", "UPPER", "", "a/b", "x\\ny"] {
@@ -142,6 +156,7 @@ fn hostile_artifact_names_are_refused() {
     }
 }
 
+/// [hostile] An artifact name used twice is refused at the second use.
 #[test]
 fn duplicate_names_are_located() {
     let src = "name: x\nartifacts:\n  - name: a\n    collect:\n      system: {}\n  - name: a\n    collect:\n      system: {}\n";
@@ -150,6 +165,7 @@ fn duplicate_names_are_located() {
     assert_eq!(line, 6);
 }
 
+/// [hostile] A spec with no artifacts is refused at the artifacts line.
 #[test]
 fn empty_artifact_list_is_refused() {
     let (msg, line, _) = parse_err("name: x\nartifacts: []\n");
@@ -157,6 +173,8 @@ fn empty_artifact_list_is_refused() {
     assert_eq!(line, 2);
 }
 
+/// Durations and byte sizes parse with and without units and print back; an unknown unit is
+/// refused.
 #[test]
 fn values_parse_and_print() {
     assert_eq!(SpecDuration::parse("500ms").unwrap().0.as_millis(), 500);
@@ -169,6 +187,8 @@ fn values_parse_and_print() {
     assert!(ByteSize::parse("12 parsecs").is_err());
 }
 
+/// Options left out take their defaults (60s timeout, executable recovery up to 64MiB, environ not
+/// redacted, zstd levels 3 and 1).
 #[test]
 fn defaults_fill_in() {
     let src = "name: x\nartifacts:\n  - name: p\n    collect:\n      processes: {}\n";
@@ -196,7 +216,7 @@ mod hostile {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
-        /// Arbitrary text never panics the loader; a refusal always carries a position.
+        /// [hostile] Arbitrary text never panics the loader; a refusal always carries a position.
         #[test]
         fn spec_loader_never_panics(text in "\\PC{0,300}") {
             if let Err(e) = Spec::from_yaml(&text) {
@@ -204,7 +224,8 @@ mod hostile {
             }
         }
 
-        /// A real profile with characters replaced at random places.
+        /// [hostile] A real profile with characters replaced at random places loads or is refused at a
+        /// line that exists.
         #[test]
         fn mangled_profiles_are_accepted_or_located(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<char>()), 1..6)) {
             let mut chars: Vec<char> = TRIAGE.chars().collect();
@@ -222,6 +243,7 @@ mod hostile {
         }
     }
 
+    /// [hostile] A billion-laughs YAML alias bomb is refused within 5 seconds.
     #[test]
     fn billion_laughs_is_refused() {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
@@ -235,6 +257,7 @@ mod hostile {
         assert!(t0.elapsed().as_secs() < 5);
     }
 
+    /// [hostile] 100,000 nested brackets are refused as too deeply nested within 500ms, at line 2.
     #[test]
     fn nesting_is_refused_quickly_with_its_position() {
         let text = format!(
@@ -250,6 +273,8 @@ mod hostile {
     }
 }
 
+/// Triage's file groups, logins, users and cloud identity come after the volatile artifacts; file
+/// groups follow no symlinks and read no shadow file.
 #[test]
 fn triage_collects_host_artifacts_after_volatile_ones() {
     let triage = Spec::builtin("triage").unwrap();
@@ -308,6 +333,8 @@ fn triage_collects_host_artifacts_after_volatile_ones() {
     assert!(ssh.ssh_includes);
 }
 
+/// Files options (root, patterns, exclude, max_file_size) parse with units and defaults; logins and
+/// cloud_identity parse as bare kinds.
 #[test]
 fn files_options_parse_with_defaults_and_units() {
     let src = "name: x\nartifacts:\n  - name: logs\n    collect:\n      files:\n        root: /mnt/image\n        patterns: [\"/var/log/**\", \"~/.bash_history\"]\n        exclude: [\"/var/log/journal\"]\n        max_file_size: 1MiB\n";
@@ -325,6 +352,8 @@ fn files_options_parse_with_defaults_and_units() {
     assert_eq!(bare.spec.artifacts[1].collect.kind(), "cloud_identity");
 }
 
+/// [hostile] Relative, `..`-containing and unbalanced-brace file patterns are refused with the
+/// reason at their line.
 #[test]
 fn bad_file_patterns_have_positions() {
     for (pattern, needle) in [
@@ -346,6 +375,8 @@ fn brace_bomb(count: usize, alternatives: usize) -> String {
     format!("/{}", vec![group; count].join("/"))
 }
 
+/// [hostile] Brace bombs over 1024 patterns and patterns with three `**` (also hidden in braces)
+/// are refused within a second at their line and column.
 #[test]
 fn huge_and_recursive_file_patterns_are_refused_with_positions() {
     // 8 groups of 50 alternatives would be 50^8 (about 4 x 10^13) patterns.
@@ -374,6 +405,8 @@ fn huge_and_recursive_file_patterns_are_refused_with_positions() {
     }
 }
 
+/// A pattern expanding to exactly 1024 patterns with two `**` is accepted and expands in order; one
+/// more group is refused.
 #[test]
 fn file_patterns_at_the_bounds_are_accepted() {
     // 4 x 4 x 4 x 4 x 4 = 1024 patterns, each with two `**`.
@@ -389,6 +422,7 @@ fn file_patterns_at_the_bounds_are_accepted() {
         .contains("more than 1024"));
 }
 
+/// Brace groups expand left to right in order; an unbalanced `}{` stays literal.
 #[test]
 fn braces_expand_in_order() {
     let expand = |t: &str| FilePattern::new(t).unwrap().expand();
@@ -398,6 +432,8 @@ fn braces_expand_in_order() {
     assert_eq!(expand("/a/}{b,c"), vec!["/a/}{b,c"], "no group: literal");
 }
 
+/// process_memory options (selectors, pids, per-process cap) parse with defaults; the bare kind
+/// selects the anomaly selectors.
 #[test]
 fn process_memory_options_parse_with_defaults() {
     let src = "name: x\nartifacts:\n  - name: pm\n    collect:\n      process_memory:\n        select: [memfd_exe, wx_mapping]\n        pids: [42, 7]\n        max_process_bytes: 8MiB\n";
@@ -426,6 +462,8 @@ fn process_memory_options_parse_with_defaults() {
     }
 }
 
+/// [hostile] An unknown process selector is refused at its line with the valid ones listed; a
+/// negative pid is refused at its line.
 #[test]
 fn unknown_selector_has_position() {
     let src = "name: x\nartifacts:\n  - name: pm\n    collect:\n      process_memory:\n        select: [wx_mapping, everything]\n";
@@ -439,6 +477,8 @@ fn unknown_selector_has_position() {
     assert_eq!(line, 6, "{msg}");
 }
 
+/// ram reads /proc/kcore and /proc/iomem by default, triage and minimal collect no RAM, and the
+/// memory profile starts with process memory and RAM.
 #[test]
 fn ram_options_default_to_proc_and_are_off_by_default() {
     let loaded = Spec::from_yaml("name: x\nartifacts:\n  - name: ram\n    collect: ram\n").unwrap();
@@ -467,6 +507,8 @@ fn ram_options_default_to_proc_and_are_off_by_default() {
     assert_eq!(kinds[..2], ["process_memory", "ram"], "memory first");
 }
 
+/// --pid and --ram add process memory and RAM to a spec (joining an existing process_memory, RAM
+/// once), and the stored source says so and re-parses to the same hash.
 #[test]
 fn memory_flags_extend_a_spec_and_say_so() {
     let minimal = Spec::builtin("minimal").unwrap();

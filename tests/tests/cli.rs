@@ -2,6 +2,7 @@
 
 use e2e::{manifest, summary, vestige};
 
+/// collect with neither --out nor --s3 exits 2 and names both.
 #[test]
 fn collect_without_destination_exits_2() {
     let out = vestige(&["collect"]);
@@ -10,6 +11,8 @@ fn collect_without_destination_exits_2() {
     assert!(err.contains("--out") && err.contains("--s3"), "{err}");
 }
 
+/// [hostile] A spec with an unknown option makes collect and spec check exit 2 naming it at line 6,
+/// column 9, and nothing is collected.
 #[test]
 fn malformed_spec_exits_2_with_line_and_column_and_collects_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -34,6 +37,8 @@ fn malformed_spec_exits_2_with_line_and_column_and_collects_nothing() {
     assert!(String::from_utf8_lossy(&check.stderr).contains("line 6, column 9"));
 }
 
+/// [hostile] A brace-bomb pattern and one with three `**` make spec check and collect exit 2 with
+/// the reason and position, within 10 seconds, collecting nothing.
 #[test]
 fn huge_or_recursive_file_patterns_exit_2_before_collecting() {
     let tmp = tempfile::tempdir().unwrap();
@@ -89,6 +94,7 @@ fn huge_or_recursive_file_patterns_exit_2_before_collecting() {
     }
 }
 
+/// spec show prints the triage and minimal profiles; an unknown profile exits 2.
 #[test]
 fn spec_show_prints_the_embedded_profiles() {
     for name in ["triage", "minimal"] {
@@ -100,6 +106,8 @@ fn spec_show_prints_the_embedded_profiles() {
     assert_eq!(vestige(&["spec", "show", "nope"]).status.code(), Some(2));
 }
 
+/// A minimal collection exits 0, its summary (under 2,500 bytes) matches the manifest and its hash,
+/// and verify with that hash exits 0.
 #[test]
 fn minimal_collection_verifies_and_summary_matches_manifest() {
     let tmp = tempfile::tempdir().unwrap();
@@ -247,6 +255,8 @@ fn collect_spec(spec: &str, extra: &[&str]) -> std::path::PathBuf {
     root
 }
 
+/// Record artifacts run two at a time (one at a time with --parallel-artifacts 1), a file group
+/// runs alone, and the manifest keeps spec order.
 #[test]
 fn record_artifacts_overlap_in_pairs_and_file_groups_run_alone() {
     // Two record collectors: the second starts while the first is still at work, unless

@@ -74,6 +74,8 @@ fn collect(out: &Path, extra: &[&str]) -> (PathBuf, Value, Duration) {
     (root.clone(), manifest(&root), took)
 }
 
+/// A time source 2.5s ahead is measured in the manifest, every artifact carries start and end wall,
+/// monotonic and boot clocks, and the source is listed among the endpoints.
 #[test]
 fn known_skew_is_measured_and_every_artifact_carries_its_clocks() {
     let tmp = tempfile::tempdir().unwrap();
@@ -119,6 +121,8 @@ fn known_skew_is_measured_and_every_artifact_carries_its_clocks() {
     assert!(m["collector"]["threads_peak"].as_u64() >= m["collector"]["threads"].as_u64());
 }
 
+/// [fault] A time source that is absent or never answers is recorded unavailable, and a silent one
+/// costs the run under a second.
 #[test]
 fn silent_or_absent_time_source_is_unavailable_and_costs_under_a_second() {
     let tmp = tempfile::tempdir().unwrap();

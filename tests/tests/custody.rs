@@ -151,6 +151,8 @@ fn age_cli_raw(identity: &Path, object: &Path) -> Vec<u8> {
     zstd::decode_all(&out.stdout[..]).expect("age output is zstd")
 }
 
+/// [security] An encrypted, signed collection verifies with and without keys, opens with the age
+/// CLI and openssl, decrypts to a checked copy, and a flipped ciphertext byte is named.
 #[test]
 fn encrypted_signed_collection_verifies_decrypts_and_opens_with_public_tools() {
     let k = keys();
@@ -357,6 +359,8 @@ fn encrypted_signed_collection_verifies_decrypts_and_opens_with_public_tools() {
     }
 }
 
+/// [security] A wrong public key, a flipped signature bit, an edited manifest, a deleted signature
+/// and a forger's re-signature each fail verify against the pinned key.
 #[test]
 fn tampered_signature_or_manifest_and_wrong_keys_fail() {
     let k = keys();
@@ -463,6 +467,8 @@ fn tampered_signature_or_manifest_and_wrong_keys_fail() {
     }
 }
 
+/// [security] Bad age recipients, garbage or public keys as signing key, a key both in a file and
+/// the environment, and key material on the command line exit 2 before anything is collected.
 #[test]
 fn bad_keys_and_recipients_are_usage_errors_before_anything_is_collected() {
     let k = keys();
@@ -546,6 +552,8 @@ fn bad_keys_and_recipients_are_usage_errors_before_anything_is_collected() {
     assert!(!out.exists());
 }
 
+/// [security] A signing key passed in the environment signs the manifest but appears nowhere in
+/// stdout, stderr, the records or the manifest; the parent's copy is recorded redacted.
 #[test]
 fn signing_key_from_the_environment_never_enters_the_evidence() {
     let k = keys();
@@ -598,6 +606,8 @@ fn signing_key_from_the_environment_never_enters_the_evidence() {
     assert!(!m.contains(&secret_line));
 }
 
+/// [security] An encrypted collection in S3 (moto) verifies from the bucket with the public key or
+/// the identity, decrypts from the bucket, and its objects open with the age CLI.
 #[test]
 fn encrypted_collection_round_trips_through_s3() {
     let k = keys();

@@ -49,6 +49,8 @@ fn statuses(m: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// [fault] A --deadline shorter than the spec ends the run within 1.5s of it: finished artifacts
+/// ok, the rest skipped naming the deadline, and the collection verifies.
 #[test]
 fn deadline_shorter_than_the_spec_skips_the_rest_and_ends_in_time() {
     let tmp = tempfile::tempdir().unwrap();
@@ -110,6 +112,8 @@ fn deadline_shorter_than_the_spec_skips_the_rest_and_ends_in_time() {
     );
 }
 
+/// [fault] SIGTERM or SIGINT mid-collection stops it within 4s with exit 0, a manifest marking the
+/// rest skipped "interrupted by signal", and a collection that verifies.
 #[test]
 fn sigterm_mid_collection_writes_a_manifest_marking_the_rest_skipped() {
     for signal in [libc::SIGTERM, libc::SIGINT] {
@@ -158,6 +162,8 @@ fn sigterm_mid_collection_writes_a_manifest_marking_the_rest_skipped() {
     }
 }
 
+/// The default nice 10 and ionice be:7, or those given by flag, are applied and recorded in the
+/// manifest; a real-time ionice exits 2.
 #[test]
 fn nice_and_io_priority_are_applied_and_read_back() {
     let tmp = tempfile::tempdir().unwrap();
@@ -215,6 +221,8 @@ fn cpu_quota_expected() -> bool {
         && (v2.is_some_and(|d| writable(&d)) || cgroup_dir(true, "/").is_some_and(|d| writable(&d)))
 }
 
+/// --cpu-quota 50 runs the collector in a cgroup of its own with that quota, recorded in the
+/// manifest, and removes it at exit; where no cgroup can apply it, the run goes on and says why.
 #[test]
 fn cpu_quota_runs_the_collection_in_its_own_cgroup_and_removes_it_at_exit() {
     let tmp = tempfile::tempdir().unwrap();
@@ -281,6 +289,8 @@ fn cpu_quota_runs_the_collection_in_its_own_cgroup_and_removes_it_at_exit() {
     assert!(!dir.exists(), "{} is removed at exit", dir.display());
 }
 
+/// The CPU quota comes from the spec unless the flag overrides it, is off by default, and
+/// bad values by flag or spec exit 2 with the reason.
 #[test]
 fn cpu_quota_comes_from_the_spec_unless_the_flag_gives_one_and_bad_values_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -442,6 +452,8 @@ fn cut_short(coll: &Path) -> serde_json::Value {
     rec
 }
 
+/// [fault] A deadline reached inside a huge file ends the run in time: the archive is partial and
+/// says where it ends, the file is indexed as cut short, later artifacts skipped, and it verifies.
 #[test]
 fn deadline_inside_a_huge_file_ends_the_run_in_time_with_the_archive_partial() {
     let tmp = tempfile::tempdir().unwrap();
@@ -511,6 +523,8 @@ fn deadline_inside_a_huge_file_ends_the_run_in_time_with_the_archive_partial() {
     );
 }
 
+/// [fault] An artifact timeout inside a huge file leaves its archive partial and says where it
+/// ends, and the following artifacts run and complete.
 #[test]
 fn artifact_timeout_inside_a_huge_file_moves_on_to_the_next_artifact() {
     let tmp = tempfile::tempdir().unwrap();

@@ -17,6 +17,7 @@ const TEMPLATES: [&str; 4] = [
     "packaging/athena/analysis.yaml",
 ];
 
+/// The CloudFormation templates pass cfn-lint (skipped when cfn-lint is absent).
 #[test]
 fn cloudformation_templates_are_cfn_lint_clean() {
     let Some(cfn_lint) = tool("cfn-lint") else {
@@ -49,6 +50,9 @@ fn as_list(v: &Value) -> Vec<String> {
     }
 }
 
+/// [security] The evidence bucket template keeps the bucket, locks objects (compliance by default),
+/// versions, blocks public access, denies plain HTTP and deletes, lets an instance only put under
+/// its own user id, and the responder read but not write.
 #[test]
 fn evidence_bucket_locks_encrypts_and_scopes_writes_per_instance() {
     let t = yaml_file(TEMPLATES[0]);
@@ -210,7 +214,7 @@ fn evidence_bucket_locks_encrypts_and_scopes_writes_per_instance() {
     }
 }
 
-/// The instance may read the one tools object it is given (no wildcard, nothing when no object
+/// [security] The instance may read the one tools object it is given (no wildcard, nothing when no object
 /// is given); the operator policy sends only the vestige documents and the Distributor
 /// installer, starts only the incident runbook, and passes only the given automation role.
 #[test]
@@ -420,7 +424,7 @@ fn evidence_stack_grants_the_tools_object_and_the_vestige_documents_only() {
     }
 }
 
-/// The analysis stack: a private, encrypted, TLS-only bucket whose index prefix the responder
+/// [security] The analysis stack: a private, encrypted, TLS-only bucket whose index prefix the responder
 /// writes (exactly where index-case.py puts symlink manifests) and whose results prefix alone
 /// expires; an Athena workgroup that enforces its result location; Glue and Athena rights
 /// scoped to the one database and workgroup; nothing that writes outside the analysis bucket.
@@ -793,6 +797,9 @@ fn step_index(doc: &Value, name: &str) -> usize {
         .unwrap_or_else(|| panic!("no step {name}"))
 }
 
+/// The incident runbook tags, collects and records the summary before protecting, quarantining,
+/// snapshotting and tagging the instance; a failed collection is reported and stops before
+/// isolation.
 #[test]
 fn incident_runbook_collects_records_then_isolates() {
     let doc = yaml_file("packaging/automation/vestige-incident-response.yaml");
@@ -954,6 +961,8 @@ fn sample_stack_params() -> BTreeMap<&'static str, &'static str> {
     ])
 }
 
+/// The GuardDuty rule matches high-severity EC2 findings only (not low severity, S3 or access keys)
+/// and starts the runbook with input its parameters accept.
 #[test]
 fn guardduty_rule_matches_ec2_findings_and_starts_the_runbook_with_valid_input() {
     let file: Value = serde_json::from_str(
@@ -995,6 +1004,9 @@ fn guardduty_rule_matches_ec2_findings_and_starts_the_runbook_with_valid_input()
     assert_eq!(input["CaseId"][0], "gd-16afba5c5c43e07c9e3e5e2e544e95df");
 }
 
+/// The pre-termination stack hooks Auto Scaling terminations and Spot warnings of its groups into
+/// the capture runbook, which always reaches the lifecycle decision and fits Spot's two-minute
+/// notice.
 #[test]
 fn pretermination_hooks_termination_and_spot_warnings_into_the_capture_runbook() {
     let t = yaml_file(TEMPLATES[2]);

@@ -37,6 +37,9 @@ fn packaged_binary(dir: &Path) -> PathBuf {
     bin
 }
 
+/// The Distributor package's manifest checksums its zip, and its install and uninstall scripts
+/// install vestige, profiles and unit, then remove them keeping the evidence (skipped without zip,
+/// unzip, unshare or python3).
 #[test]
 fn distributor_package_has_checksummed_zip_and_installs_and_uninstalls() {
     for t in ["zip", "unzip", "unshare", "python3"] {
@@ -133,6 +136,8 @@ echo installed-and-removed
     assert!(stdout.contains("installed-and-removed"));
 }
 
+/// The .deb carries the version and architecture, packs the tree's files byte for byte, and
+/// installs binary, profiles and unit under /opt/vestige (skipped without dpkg-deb).
 #[test]
 fn deb_installs_binary_profiles_and_unit_under_opt_vestige() {
     if tool("dpkg-deb").is_none() {
@@ -232,6 +237,8 @@ fn deb_installs_binary_profiles_and_unit_under_opt_vestige() {
     }
 }
 
+/// The .rpm installs binary, profiles and unit under /opt/vestige (skipped without rpmbuild and
+/// rpm).
 #[test]
 fn rpm_installs_binary_profiles_and_unit_under_opt_vestige() {
     if tool("rpmbuild").is_none() || tool("rpm").is_none() {

@@ -74,6 +74,9 @@ fn sha256_file(p: &Path) -> String {
     e2e::sha256_hex(&std::fs::read(p).unwrap())
 }
 
+/// [security] The SSM collect document declares every parameter with an allowed pattern, passes
+/// them as environment variables, never pastes one into shell text, and its step parses as sh and
+/// bash.
 #[test]
 fn ssm_document_declares_every_parameter_with_a_pattern_and_env_var_interpolation() {
     let doc = yaml_file(DOC);
@@ -156,6 +159,8 @@ fn ssm_document_declares_every_parameter_with_a_pattern_and_env_var_interpolatio
     }
 }
 
+/// [security] Each SSM parameter's allowed pattern accepts real values and rejects shell
+/// metacharacters and wrong values.
 #[test]
 fn ssm_allowed_patterns_accept_real_values_and_reject_shell_metacharacters() {
     let doc = yaml_file(DOC);
@@ -306,6 +311,8 @@ fn ssm_allowed_patterns_accept_real_values_and_reject_shell_metacharacters() {
     }
 }
 
+/// [security] A parameter carrying shell metacharacters is rejected by its allowed pattern and the
+/// agent never runs.
 #[test]
 fn ssm_parameter_with_shell_metacharacters_is_rejected_and_nothing_runs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -338,6 +345,8 @@ fn ssm_parameter_with_shell_metacharacters_is_rejected_and_nothing_runs() {
     );
 }
 
+/// [security] A downloaded agent whose SHA-256 differs, or comes with no hash, is refused (exit 3,
+/// naming the actual hash) and never runs; the right hash runs it.
 #[test]
 fn ssm_refuses_a_downloaded_agent_whose_sha256_differs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -395,6 +404,9 @@ fn ssm_refuses_a_downloaded_agent_whose_sha256_differs() {
     assert_eq!(r.summary()["agent"], "downloaded");
 }
 
+/// The SSM document prefers the installed binary, passes the parameters as vestige arguments, the
+/// signing key only in the environment, and vestige's exit code through; with no agent it refuses
+/// with exit 3.
 #[test]
 fn ssm_uses_the_golden_binary_and_passes_arguments_output_and_exit_code_through() {
     let tmp = tempfile::tempdir().unwrap();
@@ -528,18 +540,26 @@ fn good_run(golden: bool) {
     assert_eq!(out.status.code(), Some(0), "{}", deploy_support::show(&out));
 }
 
+/// The SSM document downloads the agent, checks its hash and runs it: the collection lands in S3
+/// (moto) under the case and caller, signed with the given key, and verifies.
+///
 /// Needs the S3 sink (`--s3`).
 #[test]
 fn ssm_good_run_with_downloaded_agent_lands_a_verifiable_collection_in_s3() {
     good_run(false);
 }
 
+/// The SSM document runs the installed binary: the collection lands in S3 (moto) under the case and
+/// caller, signed with the given key, and verifies.
+///
 /// Needs the S3 sink (`--s3`).
 #[test]
 fn ssm_good_run_with_golden_binary_lands_a_verifiable_collection_in_s3() {
     good_run(true);
 }
 
+/// [security] The signing key is read from a SecureString parameter into the environment only; an
+/// unreadable parameter, or both ways at once, is refused before vestige runs.
 #[test]
 fn ssm_reads_the_signing_key_from_a_secure_string_parameter() {
     let tmp = tempfile::tempdir().unwrap();

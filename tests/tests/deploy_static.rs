@@ -23,6 +23,9 @@ fn build_static(dist: &Path) -> PathBuf {
     PathBuf::from(stdout.lines().last().unwrap().trim())
 }
 
+/// The static release tarball verifies against its checksum, its binary needs no interpreter or
+/// libraries, and it collects in an empty chroot, resolving the metadata service over DNS, to a
+/// collection that verifies.
 #[test]
 fn static_binary_collects_in_an_empty_root_resolving_imds_over_dns() {
     for t in [

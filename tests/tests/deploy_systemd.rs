@@ -46,6 +46,8 @@ fn with_installed_binary(bin: &std::path::Path, script: &str) -> std::process::O
         .unwrap()
 }
 
+/// The shutdown unit passes systemd-analyze verify and scores at most 4.0 in systemd-analyze
+/// security.
 #[test]
 fn shutdown_unit_passes_systemd_analyze_verify_and_security() {
     if tool("systemd-analyze").is_none() || tool("unshare").is_none() {
@@ -66,6 +68,9 @@ fn shutdown_unit_passes_systemd_analyze_verify_and_security() {
     assert!(out.status.success(), "exposure above 4.0: {}", show(&out));
 }
 
+/// The shutdown unit runs only with its environment file, before the network stops, with vestige's
+/// deadline well inside its stop timeout, and without hardening that would hide the state
+/// collected.
 #[test]
 fn shutdown_unit_is_opt_in_bounded_and_does_not_hide_evidence() {
     let d = directives();
@@ -148,6 +153,8 @@ fn exec_stop_shell() -> String {
     inner.replace("$$", "$")
 }
 
+/// The shutdown unit collects only when the system is stopping, not on a plain stop, and passes the
+/// configured arguments.
 #[test]
 fn shutdown_unit_collects_only_when_the_system_is_stopping() {
     if tool("unshare").is_none() {
@@ -233,6 +240,8 @@ fn collect_with_caps(caps: &[String], pid: u32) -> serde_json::Value {
         .unwrap_or_else(|| panic!("pid {pid} not collected"))
 }
 
+/// The capabilities the unit keeps suffice to hash another user's executable; without
+/// CAP_SYS_PTRACE they do not.
 #[test]
 fn capabilities_kept_by_the_unit_are_enough_to_collect() {
     if tool("setpriv").is_none() {

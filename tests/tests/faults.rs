@@ -86,6 +86,8 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// [fault] SIGKILL while a large archive is written leaves complete record objects, the archive
+/// only as a .part file, no manifest, and verify fails naming the manifest.
 #[test]
 fn sigkill_mid_collection_leaves_complete_objects_and_no_manifest() {
     let tmp = tempfile::tempdir().unwrap();
@@ -161,6 +163,8 @@ fn sigkill_mid_collection_leaves_complete_objects_and_no_manifest() {
     assert!(text.contains("manifest"), "{text}");
 }
 
+/// [fault] SIGKILL during a multipart upload to S3 (moto) leaves complete record objects, no
+/// archive object and no manifest; the unfinished upload stays invisible.
 #[test]
 fn sigkill_mid_upload_leaves_no_partial_object_in_the_bucket() {
     let moto = Moto::start();
@@ -226,6 +230,8 @@ fn sigkill_mid_upload_leaves_no_partial_object_in_the_bucket() {
     );
 }
 
+/// [fault] Through a relay that delays S3 responses and drops connections, a collection still exits
+/// 0 with no errors and verifies against the server.
 #[test]
 fn slow_endpoint_that_drops_connections_still_gets_everything() {
     let moto = Moto::start();
@@ -271,7 +277,7 @@ fn slow_endpoint_that_drops_connections_still_gets_everything() {
     );
 }
 
-/// Thousands of processes fork and exit while every /proc collector runs, inside a PID
+/// [fault] Thousands of processes fork and exit while every /proc collector runs, inside a PID
 /// namespace of their own: the run completes, nothing is recorded as an error, and no
 /// short-lived process is mistaken for a hidden one. The volatile set runs twice, so the
 /// churn meets every collector (and the second round meets descriptor tables `connections`
@@ -410,7 +416,7 @@ print(n, flush=True)
     );
 }
 
-/// SIGTERM while a 6 GiB file is being archived: the run stops within the cancel grace instead
+/// [fault] SIGTERM while a 6 GiB file is being archived: the run stops within the cancel grace instead
 /// of writing the rest of the member, the manifest says where the archive ends, the file
 /// before it is intact, and what was stored verifies.
 #[test]

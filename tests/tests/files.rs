@@ -162,6 +162,9 @@ fn by_path(records: &[serde_json::Value]) -> HashMap<Vec<u8>, serde_json::Value>
         .collect()
 }
 
+/// [hostile] A tree with a FIFO, device, socket, symlink loops, a sparse 8GiB file, names with a
+/// newline and invalid UTF-8, an unreadable and a growing file is indexed and archived within 60s;
+/// GNU tar extracts it inside its target.
 #[test]
 fn hostile_tree_is_indexed_archived_and_never_hangs() {
     let fx = fixture();
@@ -366,7 +369,7 @@ fn hostile_tree_is_indexed_archived_and_never_hangs() {
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
 }
 
-/// A directory bind-mounted inside itself (a loop no symlink check sees) and a tree whose
+/// [hostile] A directory bind-mounted inside itself (a loop no symlink check sees) and a tree whose
 /// paths grow past PATH_MAX (4096 bytes): the walk ends, the loop is indexed as one, the
 /// too-long paths are indexed as errors, everything above them is archived, and the
 /// collection verifies. Run in a private mount namespace so the bind mount dies with it.

@@ -159,6 +159,8 @@ fn collect(dir: &Path, root: &Path, imds: Option<&str>) -> (PathBuf, Duration) {
     )
 }
 
+/// utmp, wtmp and btmp from a fixture root read back as current, boot, login and failed records
+/// with users, ttys, addresses, times and durations; /var/run/utmp is read once.
 #[test]
 fn logins_parse_back_exactly() {
     let tmp = tempfile::tempdir().unwrap();
@@ -203,6 +205,8 @@ fn logins_parse_back_exactly() {
     assert_eq!(recs[4]["remote_address"], "192.0.2.77");
 }
 
+/// [security] Accounts from a fixture root are recorded with ids, home, shell, password scheme,
+/// keys and groups, and no password hash reaches the evidence.
 #[test]
 fn users_record_accounts_without_hashes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -273,6 +277,8 @@ fn fake_imds(v2: bool) -> String {
     format!("http://{addr}")
 }
 
+/// Over a local IMDSv2 server the cloud identity record is complete and the manifest's host block
+/// and host id come from it.
 #[test]
 fn cloud_identity_from_fake_imdsv2_and_manifest_host_block() {
     let tmp = tempfile::tempdir().unwrap();
@@ -298,6 +304,8 @@ fn cloud_identity_from_fake_imdsv2_and_manifest_host_block() {
     assert_eq!(m["host_id"], "i-0fake00000000beef");
 }
 
+/// A metadata service refusing IMDSv2 tokens (403) is recorded unavailable with the reason, and the
+/// manifest has no instance id.
 #[test]
 fn imdsv1_only_is_recorded_unavailable() {
     let tmp = tempfile::tempdir().unwrap();
@@ -310,6 +318,8 @@ fn imdsv1_only_is_recorded_unavailable() {
     assert!(manifest(&loc)["host"]["instance_id"].is_null());
 }
 
+/// [fault] With nothing behind the metadata address the identity is unavailable within a second;
+/// with IMDS disabled the reason says so.
 #[test]
 fn no_imds_at_all_is_unavailable_within_one_second() {
     let tmp = tempfile::tempdir().unwrap();

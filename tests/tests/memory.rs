@@ -116,6 +116,8 @@ fn index_of(z: &ZooRun, pid: u64) -> (Vec<Value>, Value) {
     (regions, p)
 }
 
+/// A pattern written into a zoo process's rwx mapping is in the memory dump at its recorded offset;
+/// regions lie end to end, each hashed, and file-backed ones are left out when asked.
 #[test]
 fn zoo_rwx_pattern_is_in_the_dump_at_its_recorded_address() {
     let z = zoo();
@@ -176,6 +178,8 @@ fn zoo_rwx_pattern_is_in_the_dump_at_its_recorded_address() {
     assert!(regions.iter().any(|r| r["status"] == "skipped_file_backed"));
 }
 
+/// [hostile] The anomaly selectors dump the deleted and memfd executables' processes only: not
+/// plain members, not a binary merely named "(deleted)", never vestige itself.
 #[test]
 fn zoo_selectors_pick_suspicious_processes_only() {
     let z = zoo();
@@ -270,6 +274,8 @@ sys.stdin.read()\n"
 const COUNTING: &str =
     "bytes((k*7)%251 for k in range(251))*(n//251)+bytes((k*7)%251 for k in range(n%251))";
 
+/// The per-process and total caps limit what is dumped, the dump matches the recorded bytes, and
+/// reaching a cap is not an error.
 #[test]
 fn caps_limit_each_process_and_the_total() {
     let dir = tmp("memory-caps");
@@ -345,6 +351,8 @@ fn caps_limit_each_process_and_the_total() {
     verify_ok(&root, &s);
 }
 
+/// --pid adds process memory to a built-in profile, first and said in the stored spec; the pid's
+/// memory is dumped exactly and a pid that does not exist is recorded not_found with a warning.
 #[test]
 fn explicit_pid_joins_a_builtin_profile_and_a_missing_pid_is_recorded() {
     let dir = tmp("memory-pid");
@@ -410,6 +418,8 @@ fn explicit_pid_joins_a_builtin_profile_and_a_missing_pid_is_recorded() {
     verify_ok(&root, &s);
 }
 
+/// [fault] A process killed while its memory is dumped is recorded vanished, and what was read
+/// before is stored, hashed and listed as partial.
 #[test]
 fn a_process_that_exits_mid_dump_is_recorded_not_fatal() {
     let dir = tmp("memory-exit");
@@ -591,6 +601,8 @@ fn ram_spec(dir: &Path, kcore: &Path, iomem: &Path) -> PathBuf {
     spec
 }
 
+/// A LiME image from a synthetic kcore and iomem matches the RAM byte for byte, one range per
+/// segment, with its ranges recorded.
 #[test]
 fn lime_from_a_synthetic_kcore_matches_it_byte_for_byte() {
     let dir = tmp("memory-ram");
@@ -641,6 +653,8 @@ fn lime_from_a_synthetic_kcore_matches_it_byte_for_byte() {
     verify_ok(&root, &s);
 }
 
+/// RAM that kcore does not hold is recorded not_in_kcore, and the size cap cuts the image
+/// (truncated_at_cap, artifact partial).
 #[test]
 fn ram_that_kcore_does_not_hold_is_recorded_and_caps_apply() {
     let dir = tmp("memory-ram-gap");
@@ -675,6 +689,8 @@ fn ram_that_kcore_does_not_hold_is_recorded_and_caps_apply() {
     verify_ok(&root, &s);
 }
 
+/// [fault] A missing kcore, an iomem showing zeros and a file that is not an ELF core each fail the
+/// RAM artifact with a clear error, not the run.
 #[test]
 fn ram_errors_are_clear_and_not_fatal() {
     let dir = tmp("memory-ram-errors");

@@ -161,6 +161,9 @@ fn page_requests(netlog: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The report of the zoo verifies, flags the deleted, memfd and rwx processes (not plain ones),
+/// shows the masked pid as hidden, and lists the listener and both connection ends under their
+/// owners.
 #[test]
 fn report_of_the_zoo_flags_the_deleted_executable() {
     let z = zoo();
@@ -226,6 +229,8 @@ fn report_of_the_zoo_flags_the_deleted_executable() {
     }
 }
 
+/// The zoo's report renders in headless Chromium with the flagged row and tree node, its script
+/// running under its CSP, a real screenshot, and no network request.
 #[test]
 fn zoo_report_renders_in_chromium_flagged_without_network() {
     let Some(chromium) = chromium() else { return };
@@ -277,6 +282,8 @@ fn zoo_report_renders_in_chromium_flagged_without_network() {
     );
 }
 
+/// A page that fetches an image is caught by the Chromium network-log check, the control for the
+/// no-request assertions.
 #[test]
 fn chromium_net_log_check_catches_a_page_that_fetches() {
     // The control for the no-request assertion: a page that does fetch is caught.
@@ -327,6 +334,8 @@ fn hostile_collection(root: &Path) {
     std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
 }
 
+/// [security] Host strings carrying HTML, script, SVG and a title breakout render as text in
+/// Chromium: no injected element, no title change, no request.
 #[test]
 fn hostile_names_render_as_text_in_chromium() {
     let work = fresh_dir("hostile");
@@ -398,6 +407,8 @@ fn timeline(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
+/// The zoo's JSONL timeline has Timesketch's fields with ISO 8601 times, sorted, a start event per
+/// process (the deleted executable's said so), and --out writes the same.
 #[test]
 fn zoo_timeline_jsonl_is_timesketch_ready_and_sorted() {
     let z = zoo();
@@ -454,6 +465,7 @@ fn zoo_timeline_jsonl_is_timesketch_ready_and_sorted() {
     );
 }
 
+/// The zoo's bodyfile timeline has eleven fields per line with string modes, sorted by time.
 #[test]
 fn zoo_timeline_bodyfile_has_eleven_fields_sorted() {
     let text = timeline(&["--format", "bodyfile"]);
@@ -482,6 +494,8 @@ fn zoo_timeline_bodyfile_has_eleven_fields_sorted() {
     assert!(n > 10, "{n} lines");
 }
 
+/// report and timeline read a collection in S3 (moto): it verifies, shows the objects' retention,
+/// and this test's own process appears in both.
 #[test]
 fn report_and_timeline_read_an_s3_collection() {
     use e2e::moto::{aws_env, Moto};
@@ -603,6 +617,8 @@ fn run_measured(args: &[&str]) -> (std::process::Output, i64) {
     (out, usage.ru_maxrss)
 }
 
+/// A collection with 260,000 mappings (over 50 MB of JSON) reports under 64 MiB peak RSS, in under
+/// 8 MiB of HTML that renders every process in Chromium without requests.
 #[test]
 fn a_large_collection_reports_in_bounded_memory_and_renders() {
     let work = fresh_dir("large");

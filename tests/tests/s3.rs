@@ -107,6 +107,9 @@ fn assert_no_secrets(what: &str, bytes: &[u8]) {
     }
 }
 
+/// [security] A collection to S3 (moto) writes at most 256KiB locally, lands every object under
+/// Object Lock (compliance) with its hashes, cannot be deleted, verifies from the bucket, and a
+/// tampered copy fails naming the object.
 #[test]
 fn collection_lands_locked_verifies_and_tampering_is_named() {
     let _serial = serial();
@@ -207,6 +210,8 @@ fn collection_lands_locked_verifies_and_tampering_is_named() {
     assert!(!bout.contains("MISMATCH  artifacts/processes"), "{bout}");
 }
 
+/// [security] verify reports each object's version and retain-until date, and names a newer
+/// version uploaded over a locked one (exit 1).
 #[test]
 fn verify_names_a_newer_version_uploaded_over_a_locked_one() {
     let _serial = serial();
@@ -278,6 +283,8 @@ fn verify_names_a_newer_version_uploaded_over_a_locked_one() {
     assert!(!line.contains("sha256"), "{line}");
 }
 
+/// A large artifact goes up as a multipart upload asking for retention and legal hold, every
+/// request carries SHA-256 and no secret, it verifies, and no upload is left open.
 #[test]
 fn big_artifact_is_a_multipart_upload_with_explicit_retention() {
     let _serial = serial();
@@ -436,6 +443,8 @@ fn run_with_fault(args: &[&str], on_upload: impl FnOnce()) -> (Output, Duration)
     )
 }
 
+/// [fault] S3 (moto) stopped with SIGSTOP for 5 seconds mid-upload and then resumed: the collection
+/// completes with no errors and verifies.
 #[test]
 fn server_stopped_mid_upload_then_resumed_completes() {
     let _serial = serial();
@@ -488,6 +497,8 @@ fn server_stopped_mid_upload_then_resumed_completes() {
     assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
 }
 
+/// [fault] An S3 endpoint cut mid-upload fails the run (exit 1) cleanly, naming what was not
+/// uploaded, with what completed intact in the bucket and no partial object.
 #[test]
 fn endpoint_cut_mid_upload_fails_cleanly_and_keeps_what_was_uploaded() {
     let _serial = serial();
@@ -595,6 +606,8 @@ fn kill_args(spec: &Path, moto: &Moto, prefix: &str) -> Vec<String> {
     .collect()
 }
 
+/// [fault] The S3 server killed (SIGKILL) mid-upload: exit 1 in bounded time, no panic, and the
+/// summary names what was and was not uploaded.
 #[test]
 fn server_killed_mid_upload_exits_1_naming_what_was_and_was_not_uploaded() {
     let _serial = serial();
@@ -642,6 +655,8 @@ fn server_killed_mid_upload_exits_1_naming_what_was_and_was_not_uploaded() {
     assert!(err.contains(detail), "{err}");
 }
 
+/// [fault] The S3 server killed mid-upload with --fallback-out: the collection completes in the
+/// fallback directory and verifies there.
 #[test]
 fn server_killed_mid_upload_with_fallback_completes_there_and_verifies() {
     let _serial = serial();
@@ -726,6 +741,9 @@ fn server_killed_mid_upload_with_fallback_completes_there_and_verifies() {
     assert_eq!(v.status.code(), Some(1), "{}", text(&v.stdout));
 }
 
+/// [fault] An S3 endpoint cut mid-upload with a fallback directory keeps the rest and the manifest
+/// locally, the interrupted object an error entry, earlier objects in the bucket with the listed
+/// hashes.
 #[test]
 fn endpoint_cut_with_fallback_keeps_the_rest_locally() {
     let _serial = serial();
@@ -820,6 +838,8 @@ fn endpoint_cut_with_fallback_keeps_the_rest_locally() {
     assert!(!location.join(conn["path"].as_str().unwrap()).exists());
 }
 
+/// [security] A collect to S3 sends only PutObject and multipart-upload requests (no GET, HEAD or
+/// List), and every request body carries a SHA-256.
 #[test]
 fn collect_requests_are_writes_only_and_every_body_is_hashed() {
     let _serial = serial();
@@ -954,6 +974,8 @@ fn endpoints_of(m: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The manifest's endpoints name STS when vestige calls it and the S3 endpoint actually
+/// contacted.
 #[test]
 fn footprint_names_sts_when_vestige_calls_it_and_the_s3_endpoint_contacted() {
     let _serial = serial();
@@ -1028,6 +1050,8 @@ fn footprint_names_sts_when_vestige_calls_it_and_the_s3_endpoint_contacted() {
     assert!(!eps.iter().any(|e| e.starts_with("sts ")), "{eps:?}");
 }
 
+/// [security] No collect flag takes a secret, and the credentials never show in stdout, stderr or
+/// any stored object.
 #[test]
 fn no_flag_takes_a_secret_and_credentials_never_show() {
     let help = e2e::vestige(&["collect", "--help"]);
@@ -1099,6 +1123,8 @@ fn small_spec(dir: &Path) -> PathBuf {
     p
 }
 
+/// [fault] An S3 endpoint down from the start fails the run (exit 1) within 60s, naming the
+/// collection, where it was going and every object not uploaded, without secrets.
 #[test]
 fn endpoint_down_at_start_fails_naming_what_was_not_uploaded() {
     let _serial = serial();
@@ -1161,6 +1187,8 @@ fn endpoint_down_at_start_fails_naming_what_was_not_uploaded() {
     assert!(text(&out.stdout).trim_end().len() <= 2500, "{s}");
 }
 
+/// [fault] An S3 endpoint down from the start with a fallback directory lands the whole collection
+/// locally, the manifest saying where its objects went, and it verifies.
 #[test]
 fn endpoint_down_at_start_with_fallback_lands_locally_and_verifies() {
     let _serial = serial();
@@ -1220,6 +1248,8 @@ fn endpoint_down_at_start_with_fallback_lands_locally_and_verifies() {
     assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
 }
 
+/// [fault] SIGTERM mid-collection to S3 still uploads, within 10s, the manifest the summary names,
+/// marking the artifacts after the signal skipped, and it verifies.
 #[test]
 fn sigterm_mid_collection_still_uploads_a_manifest_marking_the_rest_skipped() {
     let _serial = serial();

@@ -185,6 +185,8 @@ fn entry_mut<'a>(m: &'a mut Value, path: &str) -> &'a mut Value {
 
 const PROCESSES: &str = "artifacts/processes.jsonl.zst";
 
+/// A fresh collection verifies (exit 0) with and without the summary's manifest hash, listing every
+/// artifact ok.
 #[test]
 fn fresh_bundle_verifies() {
     let t = template();
@@ -205,6 +207,8 @@ fn fresh_bundle_verifies() {
     assert_eq!(verify(&t.root, None).out.status.code(), Some(0));
 }
 
+/// [security] One flipped byte in any artifact fails verify, naming that artifact's stored SHA-256
+/// and nothing else.
 #[test]
 fn flipping_one_byte_of_any_artifact_fails_naming_it() {
     for path in artifact_paths(&template().root) {
@@ -218,6 +222,7 @@ fn flipping_one_byte_of_any_artifact_fails_naming_it() {
     }
 }
 
+/// [security] Any artifact cut by one byte fails verify, naming its size and stored SHA-256.
 #[test]
 fn truncating_any_artifact_fails_naming_it() {
     for path in artifact_paths(&template().root) {
@@ -239,6 +244,7 @@ fn truncating_any_artifact_fails_naming_it() {
     }
 }
 
+/// [security] Any deleted artifact fails verify, named as missing.
 #[test]
 fn deleting_any_artifact_fails_naming_it() {
     for path in artifact_paths(&template().root) {
@@ -248,6 +254,8 @@ fn deleting_any_artifact_fails_naming_it() {
     }
 }
 
+/// [security] An artifact replaced with other valid records fails on both hashes, and on the raw
+/// hash still when the forger fixes the stored hash and size.
 #[test]
 fn replacing_an_artifact_with_other_valid_content_fails_on_both_hashes() {
     let c = fresh_copy();
@@ -272,6 +280,8 @@ fn replacing_an_artifact_with_other_valid_content_fails_on_both_hashes() {
         .all(|(_, cause)| !cause.contains("stored sha256")));
 }
 
+/// [security] An artifact and manifest rewritten to agree pass verify alone, and fail with the
+/// summary's manifest hash.
 #[test]
 fn a_consistently_rewritten_bundle_is_caught_only_by_the_manifest_hash() {
     let t = template();
@@ -294,6 +304,8 @@ fn a_consistently_rewritten_bundle_is_caught_only_by_the_manifest_hash() {
         .fails_only_on("manifest.json", "differs from the expected");
 }
 
+/// [security] An edited stored or raw hash in the manifest fails naming the object and quoting the
+/// value; an edited spec hash fails on the spec.
 #[test]
 fn editing_a_hash_in_the_manifest_fails_naming_the_object() {
     let t = template();
@@ -337,6 +349,8 @@ fn editing_a_hash_in_the_manifest_fails_naming_the_object() {
     verify(&c.root, None).fails_only_on(&spec_path, "spec.sha256");
 }
 
+/// [security] One edited byte of the manifest in a field no hash covers fails with the summary's
+/// hash, and the signature names it without.
 #[test]
 fn editing_the_manifest_in_any_way_fails_with_the_summary_hash() {
     let t = template();
@@ -364,6 +378,7 @@ fn editing_the_manifest_in_any_way_fails_with_the_summary_hash() {
     verify(&c.root, None).fails_only_on("manifest.json.sig", "does not verify");
 }
 
+/// [hostile] A truncated, empty, unknown-schema or missing manifest fails verify, naming why.
 #[test]
 fn an_unparsable_or_missing_manifest_fails() {
     let c = fresh_copy();
@@ -382,6 +397,7 @@ fn an_unparsable_or_missing_manifest_fails() {
     verify(&c.root, None).fails_only_on("manifest.json", "missing");
 }
 
+/// [hostile] A manifest listing an artifact twice fails verify, naming it.
 #[test]
 fn a_duplicated_manifest_entry_fails() {
     let c = fresh_copy();
@@ -392,6 +408,8 @@ fn a_duplicated_manifest_entry_fails() {
     verify(&c.root, None).fails_only_on(PROCESSES, "listed twice");
 }
 
+/// [security] A manifest path pointing outside the collection (`..`, absolute) is refused even with
+/// its hashes intact.
 #[test]
 fn a_manifest_path_outside_the_collection_is_refused() {
     // The object is moved out of the collection and the manifest pointed at it, hashes intact.
@@ -406,6 +424,8 @@ fn a_manifest_path_outside_the_collection_is_refused() {
     }
 }
 
+/// [security] A planted object not listed in the manifest fails verify, naming it; a leftover .part
+/// file is only a note.
 #[test]
 fn an_unlisted_object_fails_naming_it() {
     for extra in [
@@ -427,6 +447,8 @@ fn an_unlisted_object_fails_naming_it() {
     assert!(v.report["notes"].to_string().contains("x.jsonl.zst.part"));
 }
 
+/// [security] A wrong expected manifest hash fails verify, naming it; the hash's case does not
+/// matter.
 #[test]
 fn a_wrong_manifest_hash_fails() {
     let t = template();
@@ -445,6 +467,7 @@ fn a_wrong_manifest_hash_fails() {
     );
 }
 
+/// [security] An artifact replaced by a symbolic link to its own bytes fails as not a regular file.
 #[test]
 fn an_artifact_replaced_by_a_symlink_fails() {
     let c = fresh_copy();
@@ -456,6 +479,7 @@ fn an_artifact_replaced_by_a_symlink_fails() {
     verify(&c.root, None).fails_only_on(PROCESSES, "not a regular file");
 }
 
+/// verify of a directory that does not exist exits 2.
 #[test]
 fn verify_of_a_missing_directory_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
@@ -486,6 +510,8 @@ fn verify_within(root: &Path, limit: std::time::Duration) -> Verdict {
     Verdict { out, report }
 }
 
+/// [hostile] An artifact or manifest replaced by a FIFO or an endless character device is named as
+/// not a regular file within 20 seconds.
 #[test]
 fn an_artifact_replaced_by_a_fifo_or_a_device_is_named_not_waited_on() {
     use std::ffi::CString;

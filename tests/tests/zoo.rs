@@ -80,6 +80,8 @@ fn assert_recovered(z: &Zoo, rec: &Value, original: &[u8]) {
     );
 }
 
+/// In the process zoo (its own PID namespace) every artifact is ok except processes, partial with
+/// one warning for the masked pid; no errors, and the collection verifies.
 #[test]
 fn zoo_collection_is_complete_and_verifies() {
     let z = zoo();
@@ -111,6 +113,8 @@ fn zoo_collection_is_complete_and_verifies() {
     );
 }
 
+/// [hostile] A process whose executable was deleted is flagged deleted with the path it ran from,
+/// and its executable hashed and recovered.
 #[test]
 fn zoo_deleted_executable_is_flagged_hashed_and_recovered() {
     let z = zoo();
@@ -127,6 +131,8 @@ fn zoo_deleted_executable_is_flagged_hashed_and_recovered() {
     assert_recovered(z, &rec, &z.reference_bytes("deleted_exe"));
 }
 
+/// [hostile] An executable whose name is gone but which lives on under another hard link counts as
+/// deleted and is recovered.
 #[test]
 fn zoo_executable_unlinked_but_hard_linked_elsewhere_counts_as_deleted() {
     let z = zoo();
@@ -142,6 +148,8 @@ fn zoo_executable_unlinked_but_hard_linked_elsewhere_counts_as_deleted() {
     assert_recovered(z, &rec, &z.reference_bytes("linked_exe"));
 }
 
+/// [hostile] An executable literally named "... (deleted)" is not flagged deleted, nor are its
+/// mappings; its whole name is kept exactly in hex.
 #[test]
 fn zoo_executable_named_like_deleted_is_not_deleted() {
     use std::os::unix::ffi::OsStrExt;
@@ -183,6 +191,8 @@ fn zoo_executable_named_like_deleted_is_not_deleted() {
     }
 }
 
+/// [hostile] A process run from a memfd is flagged memfd and deleted, and its executable hashed and
+/// recovered as an object of its own.
 #[test]
 fn zoo_memfd_executable_is_flagged_hashed_and_recovered() {
     let z = zoo();
@@ -202,6 +212,8 @@ fn zoo_memfd_executable_is_flagged_hashed_and_recovered() {
     );
 }
 
+/// [hostile] A command line over 20,000 bytes with newlines, empty arguments and invalid UTF-8 is
+/// recorded whole, its exact bytes in hex.
 #[test]
 fn zoo_cmdline_keeps_newlines_empty_args_and_exact_bytes() {
     let z = zoo();
@@ -232,6 +244,8 @@ fn zoo_cmdline_keeps_newlines_empty_args_and_exact_bytes() {
     assert!(hex_decode(hex) == raw, "cmdline_hex holds the exact bytes");
 }
 
+/// [hostile] A process name imitating stat fields is kept exactly, and the fields after it are the
+/// real ones.
 #[test]
 fn zoo_hostile_process_name_is_kept_exactly() {
     let z = zoo();
@@ -259,6 +273,8 @@ fn one<'a>(recs: &'a [Value], what: &str, pred: impl Fn(&Value) -> bool) -> &'a 
     found[0]
 }
 
+/// A TCP listener and both ends of a connection are recorded with addresses, ports, states and
+/// their owning pids.
 #[test]
 fn zoo_tcp_listener_and_both_ends_of_a_connection_have_owners() {
     let z = zoo();
@@ -291,6 +307,8 @@ fn zoo_tcp_listener_and_both_ends_of_a_connection_have_owners() {
     }
 }
 
+/// A UDP socket shared by a process and its child, and a listening Unix socket, are recorded with
+/// their owning pids.
 #[test]
 fn zoo_udp_and_unix_sockets_have_owners() {
     let z = zoo();
@@ -317,6 +335,8 @@ fn zoo_udp_and_unix_sockets_have_owners() {
     assert_eq!(s["pids"], serde_json::json!([z.pid("unix")]), "{s}");
 }
 
+/// A UDP socket in another network namespace is collected with that namespace's inode and its
+/// owner, and the process record agrees.
 #[test]
 fn zoo_sockets_of_another_network_namespace_are_collected() {
     let z = zoo();
@@ -343,6 +363,8 @@ fn zoo_sockets_of_another_network_namespace_are_collected() {
     assert_eq!(z.process("netns_udp")["namespaces"]["net"], netns);
 }
 
+/// [hostile] An anonymous rwx mapping is flagged writable+executable and anonymous executable; the
+/// process's ordinary mappings are not.
 #[test]
 fn zoo_anonymous_rwx_mapping_is_flagged() {
     let z = zoo();
@@ -370,6 +392,8 @@ fn zoo_anonymous_rwx_mapping_is_flagged() {
     assert!(maps.iter().any(|m| m["writable_executable"] == false));
 }
 
+/// [hostile] An open file whose name was unlinked is flagged deleted with its readlink text; stdin
+/// (/dev/null) is not.
 #[test]
 fn zoo_unlinked_open_file_is_flagged_deleted() {
     let z = zoo();
@@ -397,6 +421,8 @@ fn zoo_unlinked_open_file_is_flagged_deleted() {
     );
 }
 
+/// [hostile] A /proc entry masked by a mount is reported as a hidden process; threads, vestige's
+/// own included, are not.
 #[test]
 fn zoo_masked_proc_entry_is_reported_and_threads_are_not() {
     let z = zoo();
@@ -416,6 +442,8 @@ fn zoo_masked_proc_entry_is_reported_and_threads_are_not() {
     );
 }
 
+/// Every zoo process is recorded with its parent, owner and a start time inside the run, exactly
+/// one record is vestige, and nothing outside the namespace appears.
 #[test]
 fn zoo_members_have_parent_start_time_and_owner() {
     let z = zoo();

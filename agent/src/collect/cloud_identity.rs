@@ -252,6 +252,9 @@ mod tests {
         (format!("http://{addr}"), asked)
     }
 
+    /// Over IMDSv2 (a local server) the identity document, its signature, instance, account,
+    /// region, zone, role, security groups and interfaces are read, and the role's credentials are
+    /// never requested.
     #[test]
     fn reads_identity_from_imdsv2() {
         let (endpoint, asked) = fake_imds(true);
@@ -288,6 +291,8 @@ mod tests {
         );
     }
 
+    /// A metadata service without IMDSv2 tokens (405) makes the identity unavailable with the
+    /// status, and nothing else is asked.
     #[test]
     fn imdsv1_only_is_unavailable() {
         let (endpoint, asked) = fake_imds(false);
@@ -306,6 +311,8 @@ mod tests {
         );
     }
 
+    /// [fault] A metadata server that accepts and never answers, or one not listening, makes the
+    /// identity unavailable within its time budget.
     #[test]
     fn silent_or_absent_server_is_unavailable_within_budget() {
         // Accepts connections and never answers.

@@ -116,6 +116,8 @@ mod tests {
         }
     }
 
+    /// Descriptor tables read once are served per pid until too old, and tables past the size bound
+    /// are dropped.
     #[test]
     fn keeps_tables_until_too_old_or_too_big() {
         let mut t = FdTables::default();

@@ -859,6 +859,8 @@ fn permission_or(e: &io::Error, other: &'static str) -> &'static str {
 mod tests {
     use super::*;
 
+    /// Hashing beside the write gives the plain SHA-256 and writes every byte, for sizes from
+    /// empty to 3MiB, below and above the parallel-hashing threshold.
     #[test]
     fn hash_beside_matches_a_plain_hash_and_writes_everything() {
         for len in [0usize, 10, PARALLEL_HASH_MIN, 3 << 20] {
@@ -874,6 +876,7 @@ mod tests {
         }
     }
 
+    /// `~` expands to every home and braces expand in order, before literal patterns.
     #[test]
     fn expands_homes_and_braces() {
         let homes = vec![b"/root".to_vec(), b"/home/a".to_vec()];

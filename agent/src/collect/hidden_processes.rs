@@ -270,7 +270,7 @@ mod tests {
         .unwrap()
     }
 
-    /// A getdents hook hides a pid from the listing; the probe still finds it. The "hook"
+    /// [hostile] A getdents hook hides a pid from the listing; the probe still finds it. The "hook"
     /// here is a listing with our own pid removed: the probe must report exactly that pid.
     #[test]
     fn probe_finds_a_pid_missing_from_the_listing() {
@@ -341,6 +341,8 @@ mod tests {
         tmp
     }
 
+    /// The pid probe goes up to the last pid allocated plus slack, and the whole range when the
+    /// counter may have wrapped, is unreadable or pid_max is lower.
     #[test]
     fn probe_limit_follows_the_pid_counter() {
         let listed: HashSet<u32> = [1, 2, 900, 5000].into_iter().collect();
@@ -365,6 +367,7 @@ mod tests {
         assert_eq!(probe_limit(p.path(), &listed).0, 4_194_304);
     }
 
+    /// On this host the probe limit is above every pid and thread listed in /proc.
     #[test]
     fn probe_limit_on_this_host_covers_every_listed_pid() {
         let (pids, tids) = visible_ids(Path::new("/proc"), 2).unwrap();
@@ -373,6 +376,7 @@ mod tests {
         assert!(listed.iter().all(|p| *p <= limit), "{why}");
     }
 
+    /// [fault] A cancelled run stops the pid probe with Cancelled.
     #[test]
     fn probe_stops_when_cancelled() {
         let tmp = tempfile::tempdir().unwrap();

@@ -258,6 +258,8 @@ mod tests {
         }
     }
 
+    /// wtmp logins pair with their logouts (duration, remote address), sessions open at a reboot
+    /// end as crash, and a host name with a newline is kept as is.
     #[test]
     fn pairs_wtmp_sessions() {
         let t0 = 1_796_000_000;
@@ -311,6 +313,8 @@ mod tests {
         assert_eq!(r[3].remote_host.as_deref(), Some("bad\nhost\u{7f}"));
     }
 
+    /// utmp gives current sessions (login prompts left out), btmp failed logins, and the role
+    /// follows the file name, rotated ones included.
     #[test]
     fn utmp_and_btmp_roles() {
         let t0 = 1_796_000_000;

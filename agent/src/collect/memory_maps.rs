@@ -362,6 +362,7 @@ mod tests {
         assert_eq!(Some(ours.dev), shmem_device().as_deref());
     }
 
+    /// Addresses serialize as 0x-prefixed hex, the same by serde and by the direct writer.
     #[test]
     fn addresses_serialize_as_prefixed_hex() {
         for v in [0u64, 1, 0xf, 0x10, 0x7ffd_6b1c_0000, u64::MAX] {
@@ -374,7 +375,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The hand-written JSON line is exactly serde_json's, whatever the strings hold
+        /// [hostile] The hand-written JSON line is exactly serde_json's, whatever the strings hold
         /// (quotes, backslashes, control characters, any Unicode).
         #[test]
         fn json_line_is_what_serde_writes(

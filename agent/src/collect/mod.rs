@@ -663,6 +663,7 @@ mod tests {
         assert!(stored.digest.stored_bytes < 1000, "{:?}", stored.digest);
     }
 
+    /// Parallel work with uneven durations is emitted in input order on 1, 2, 3 and 8 threads.
     #[test]
     fn ordered_parallel_keeps_order_on_any_thread_count() {
         let items: Vec<u32> = (0..1000).collect();
@@ -727,6 +728,7 @@ mod tests {
         );
     }
 
+    /// [fault] Parallel work stops within a window of a cancellation, and at the first emit error.
     #[test]
     fn ordered_parallel_stops_on_cancel_and_on_emit_errors() {
         let items: Vec<u32> = (0..1000).collect();

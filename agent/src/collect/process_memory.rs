@@ -579,6 +579,7 @@ mod tests {
     use super::*;
     use std::cell::Cell;
 
+    /// [hostile] A maps file longer than the cap is cut back to its last whole line and flagged as cut.
     #[test]
     fn maps_cut_at_the_cap_keeps_whole_lines_only() {
         let tmp = tempfile::tempdir().unwrap();
@@ -696,6 +697,8 @@ mod tests {
         }
     }
 
+    /// Readable regions are dumped at their recorded offsets with their SHA-256; unreadable and
+    /// kernel regions are marked skipped.
     #[test]
     fn regions_are_stored_at_their_recorded_offsets() {
         let f = fixture(None);
@@ -729,6 +732,8 @@ mod tests {
         assert!(!o.vanished && o.failed == 0);
     }
 
+    /// The per-process and total caps cut the region they reach (truncated_at_cap) and skip the
+    /// rest.
     #[test]
     fn caps_cut_a_region_and_skip_the_rest() {
         let f = fixture(None);
@@ -754,6 +759,8 @@ mod tests {
         assert_eq!((dump.len(), budget.total), (0x1000, 0));
     }
 
+    /// With file-backed regions off, they are marked skipped and the dump holds only anonymous
+    /// ones.
     #[test]
     fn file_backed_regions_can_be_left_out() {
         let f = fixture(None);
@@ -768,6 +775,8 @@ mod tests {
         assert_eq!(dump.len(), 0x240000);
     }
 
+    /// [fault] An I/O error inside a region keeps what was read before it (partial, with the
+    /// address) and the dump goes on.
     #[test]
     fn unreadable_regions_are_recorded_and_the_dump_goes_on() {
         // EIO from inside the rwx region: what came before it is kept.
@@ -790,6 +799,8 @@ mod tests {
         assert!(!o.vanished);
     }
 
+    /// [fault] A process exiting mid-dump (ESRCH or an empty read) marks its regions vanished and
+    /// nothing more is read.
     #[test]
     fn a_process_that_exits_mid_dump_is_recorded() {
         // ESRCH half-way through the first region; the later regions are marked, not read.
@@ -844,6 +855,7 @@ mod tests {
         assert_eq!(empty.reads.get(), 1, "no read after the process is gone");
     }
 
+    /// [fault] Cancellation, or a record that cannot be stored, stops the dump between chunks.
     #[test]
     fn cancellation_stops_between_chunks() {
         let f = fixture(None);
@@ -882,6 +894,8 @@ mod tests {
         assert!(matches!(r, Err(CollectError::Cancelled)));
     }
 
+    /// Each selector (wx_mapping, anon_exec, deleted_exe, exe_in_writable_dir, memfd_exe, all)
+    /// matches only what it names; a name merely ending in (deleted) is not deleted.
     #[test]
     fn selectors_match_what_they_name() {
         let m = maps(MAPS);
@@ -912,6 +926,8 @@ mod tests {
         assert!(matching_selectors(&[], Some(b"/memfd:x"), true, &m, &no).is_empty());
     }
 
+    /// The executable's directory is judged world-writable through the process's root, `(deleted)`
+    /// stripped; missing or relative paths are not.
     #[test]
     fn world_writable_directories_are_seen_through_the_process_root() {
         let tmp = tempfile::tempdir().unwrap();

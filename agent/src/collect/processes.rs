@@ -660,6 +660,8 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;
 
+    /// [hostile] A /proc/PID directory with its contents masked gives no record and one warning
+    /// naming the pid.
     #[test]
     fn a_masked_proc_entry_is_a_warning() {
         use crate::collect::{Context, Output};
@@ -691,6 +693,8 @@ mod tests {
         assert!(w.starts_with("pid 77: ") && w.contains("masked"), "{w}");
     }
 
+    /// [hostile] A deleted executable is told from a file literally named "... (deleted)" by its
+    /// link count and identity, not its name.
     #[test]
     fn deleted_exe_told_from_a_name_ending_in_deleted() {
         let tmp = tempfile::tempdir().unwrap();
@@ -774,7 +778,7 @@ mod tests {
         hex::decode(v.as_str().unwrap_or_else(|| panic!("no hex: {v}"))).unwrap()
     }
 
-    /// A child whose working directory, root and environment hold bytes that are not UTF-8
+    /// [hostile] A child whose working directory, root and environment hold bytes that are not UTF-8
     /// (and a newline): the `*_hex` fields give them back exactly, the text fields lossily.
     #[test]
     fn cwd_root_and_environ_keep_their_exact_bytes() {
@@ -861,7 +865,7 @@ mod tests {
         assert_eq!(unhex(&rec["cwd_hex"]), root, "its cwd is its root: {rec}");
     }
 
-    /// `redact_environ: true` replaces the values of secret-looking variables, in the text and
+    /// [security] `redact_environ: true` replaces the values of secret-looking variables, in the text and
     /// in the hex, and keeps every other variable as it is.
     #[test]
     fn redact_environ_hides_secret_values_and_keeps_the_rest() {
@@ -938,6 +942,7 @@ mod tests {
         }
     }
 
+    /// Terminal device numbers name pts, tty and ttyS devices; zero is none.
     #[test]
     fn tty_names() {
         assert_eq!(tty_name(0), None);

@@ -352,6 +352,8 @@ mod tests {
         e.to_string()
     }
 
+    /// A refused /proc/kcore names the cause: lockdown in confidentiality mode, missing
+    /// CAP_SYS_RAWIO, or no CONFIG_PROC_KCORE.
     #[test]
     fn open_errors_name_the_cause() {
         let tmp = tempfile::tempdir().unwrap();
@@ -380,6 +382,7 @@ mod tests {
         );
     }
 
+    /// LiME range headers carry the magic, version 1 and the range's start and end.
     #[test]
     fn header_layout() {
         let h = lime_header(0x1000, 0x1fff);
@@ -390,6 +393,8 @@ mod tests {
         assert_eq!(&h[24..], &[0u8; 8]);
     }
 
+    /// RAM ranges are split by the kcore segments covering them, gaps marked unbacked, duplicates
+    /// and kernel text ignored.
     #[test]
     fn plan_splits_ranges_by_segment_and_marks_gaps() {
         let iomem = Iomem {
@@ -443,6 +448,7 @@ mod tests {
         assert!(none.iter().all(|p| p.offset.is_none()));
     }
 
+    /// A RAM range at the top of the address space plans without overflow.
     #[test]
     fn plan_handles_extreme_addresses() {
         let iomem = Iomem {

@@ -257,6 +257,8 @@ pub fn collect(ctx: &Context, opts: &SystemOptions, out: &mut Output) -> Result<
 mod tests {
     use super::*;
 
+    /// IPv4 and IPv6 routes and ARP entries parse to addresses and prefixes; a short line is
+    /// skipped.
     #[test]
     fn parses_route_tables() {
         let r = parse_routes(b"Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\neth0\t00000000\t0100000A\t0003\t0\t0\t100\t00000000\t0\t0\t0\neth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\nshort\n");
@@ -272,6 +274,8 @@ mod tests {
         assert_eq!(arp[0]["hw_address"], "0a:1b:2c:3d:4e:5f");
     }
 
+    /// os-release values parse with double, single and no quotes; comments and bad lines are
+    /// skipped.
     #[test]
     fn parses_os_release() {
         let m =

@@ -258,6 +258,8 @@ fn password_state(field: Option<&[u8]>) -> (&'static str, Option<String>) {
 mod tests {
     use super::*;
 
+    /// [security] Accounts are read with groups, password state and scheme, authorized keys and
+    /// login shells, and no password hash or salt reaches the records.
     #[test]
     fn accounts_without_hashes() {
         let tmp = tempfile::tempdir().unwrap();
@@ -302,6 +304,7 @@ mod tests {
         assert_eq!(unknown[0].has_password, None);
     }
 
+    /// User names come from passwd by uid; comments and broken lines are skipped.
     #[test]
     fn parses_passwd() {
         let u = UserNames::parse(b"root:x:0:0:root:/root:/bin/bash\n# comment\nbroken\nalice:x:1000:1000::/home/alice:/bin/sh\ntoor:x:0:0::/:/bin/sh\n");

@@ -57,6 +57,8 @@ mod tests {
 
     const ID: &str = "3f9a1c2b3f9a1c2b3f9a1c2b3f9a1c2b3f9a1c2b3f9a1c2b3f9a1c2b3f9a1c2b";
 
+    /// The cgroup path is read from v2, v1 and hybrid /proc/PID/cgroup; empty or garbage content
+    /// gives none.
     #[test]
     fn v2_and_v1_paths() {
         assert_eq!(
@@ -71,6 +73,8 @@ mod tests {
         assert_eq!(path(b"garbage"), None);
     }
 
+    /// Docker, containerd and podman container ids are read from cgroup paths; a login session's
+    /// path has none.
     #[test]
     fn container_ids() {
         let docker = format!("/system.slice/docker-{ID}.scope");

@@ -38,6 +38,8 @@ impl FdInfo {
 mod tests {
     use super::FdInfo;
 
+    /// [hostile] fdinfo position and flags parse from a real file; a negative position and invalid
+    /// UTF-8 are handled, and an epoll `tfd:` line's `pos:` is not taken.
     #[test]
     fn position_and_flags() {
         let real = include_bytes!("corpus/fdinfo");

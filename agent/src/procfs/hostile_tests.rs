@@ -145,12 +145,16 @@ fn fuzz_cases() -> u32 {
 proptest! {
     #![proptest_config(ProptestConfig { cases: fuzz_cases(), ..ProptestConfig::default() })]
 
+    /// [hostile] Every parser survives corpus files with bytes flipped, inserted and deleted,
+    /// lines repeated, digit runs and a cut, without panicking.
     #[test]
     fn parsers_never_panic_on_mutated_corpus_files(b in mutated()) {
         every_parser(&b);
     }
 }
 
+/// The unmutated corpus files (stat, status, maps, mountinfo, modules, net, routes, os-release,
+/// wtmp, iomem, fdinfo) each parse to records.
 #[test]
 fn corpus_files_parse_to_something() {
     // The seeds themselves are valid: each yields records in its own parser.
@@ -182,26 +186,32 @@ fn corpus_files_parse_to_something() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
+    /// [hostile] Every /proc parser survives random bytes without panicking.
     #[test]
     fn parsers_never_panic_on_random_bytes(b in prop::collection::vec(any::<u8>(), 0..512)) {
         all_parsers(&b);
     }
 
+    /// [hostile] Every /proc parser survives a mangled real /proc/PID/stat line without panicking.
     #[test]
     fn parsers_never_panic_on_mangled_stat(b in mangled(REAL_STAT)) {
         all_parsers(&b);
     }
 
+    /// [hostile] Every /proc parser survives a mangled real /proc/net/tcp without panicking.
     #[test]
     fn parsers_never_panic_on_mangled_tcp(b in mangled(REAL_TCP)) {
         all_parsers(&b);
     }
 
+    /// [hostile] Every /proc parser survives a mangled real /proc/PID/maps without panicking.
     #[test]
     fn parsers_never_panic_on_mangled_maps(b in mangled(REAL_MAPS)) {
         all_parsers(&b);
     }
 
+    /// [hostile] A process name of any bytes (parentheses, newlines, invalid UTF-8) comes back
+    /// exactly from /proc/PID/stat, with the fields after it intact.
     #[test]
     fn stat_comm_roundtrips_any_bytes(comm in prop::collection::vec(any::<u8>(), 0..64)) {
         let mut line = b"42 (".to_vec();
@@ -212,6 +222,8 @@ proptest! {
         prop_assert_eq!(s.starttime, 99);
     }
 
+    /// [hostile] Lossy text of any bytes keeps them all: the text itself when valid UTF-8, else the
+    /// hex decodes back to them.
     #[test]
     fn lossy_text_keeps_every_byte(b in prop::collection::vec(any::<u8>(), 0..128)) {
         let (s, hex) = text::lossy(&b);

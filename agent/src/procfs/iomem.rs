@@ -106,6 +106,7 @@ fec00000-fec003ff : IOAPIC 0\n\
   1f6000000-22fffffff : Crash kernel\n\
 230000000-23fffffff : RAM buffer\n";
 
+    /// Only top-level System RAM ranges are taken from an EC2 /proc/iomem, and their sizes add up.
     #[test]
     fn top_level_system_ram_only() {
         let m = Iomem::from_bytes(EC2);
@@ -131,6 +132,8 @@ fec00000-fec003ff : IOAPIC 0\n\
         assert_eq!(m.ram_bytes(), 0x9d000 + 0xbfee9000 + 0x1_3000_0000);
     }
 
+    /// An /proc/iomem whose addresses all read as zero is reported as hidden and gives no RAM
+    /// ranges.
     #[test]
     fn hidden_addresses_are_detected() {
         let m = Iomem::from_bytes(
@@ -140,6 +143,8 @@ fec00000-fec003ff : IOAPIC 0\n\
         assert!(m.ram.is_empty());
     }
 
+    /// [hostile] Malformed /proc/iomem lines (bad hex, no range, invalid bytes, end before start)
+    /// are counted and skipped; good ranges still parse.
     #[test]
     fn hostile_lines_are_counted_not_fatal() {
         let m = Iomem::from_bytes(

@@ -200,6 +200,8 @@ pub fn synthetic(segments: &[(u64, u64, &[u8])]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// The load segments of a synthetic /proc/kcore ELF core are read with their physical
+    /// addresses, and a physical range maps to the right file offset.
     #[test]
     fn parses_synthetic_core() {
         let a = vec![1u8; 4096];
@@ -227,6 +229,8 @@ mod tests {
         assert_eq!(segs[0].physical_overlap(0, u64::MAX), None);
     }
 
+    /// [hostile] Empty, 32-bit, non-core ELF files, a too-small program header size and a truncated
+    /// table are refused with typed errors.
     #[test]
     fn refuses_what_is_not_a_core() {
         assert_eq!(ElfHeader::from_bytes(b""), Err(KcoreError::NotElf64));
@@ -251,6 +255,7 @@ mod tests {
         );
     }
 
+    /// [hostile] Truncated and randomly corrupted kcore headers and tables never panic the parser.
     #[test]
     fn arbitrary_bytes_never_panic() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;

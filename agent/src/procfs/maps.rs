@@ -145,6 +145,8 @@ mod tests {
 7ffd6b1c0000-7ffd6b1e1000 rw-p 00000000 00:00 0                          [stack]\n\
 ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
 
+    /// Maps lines parse with paths (spaces and `(deleted)` included) and flag anonymous,
+    /// writable+executable and memfd mappings; vsyscall is not anonymous executable.
     #[test]
     fn parses_and_flags() {
         let (maps, bad) = parse_all(MAPS);
@@ -171,6 +173,7 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         );
     }
 
+    /// [hostile] Malformed /proc/PID/maps lines are counted, not returned.
     #[test]
     fn malformed_lines_are_counted() {
         let (maps, bad) =

@@ -87,8 +87,8 @@ mod number_tests {
     use super::*;
 
     proptest::proptest! {
-        /// The byte parsers agree with the standard library's on digits, and reject what it
-        /// rejects (signs aside: /proc never writes one).
+        /// [hostile] The byte parsers agree with the standard library's on digits, and reject
+        /// what it rejects (signs aside: /proc never writes one).
         #[test]
         fn byte_parsers_agree_with_std(s in "[0-9a-fA-F]{0,20}|[+-]?[0-9]{0,21}|.{0,4}") {
             let std_hex = u64::from_str_radix(&s, 16).ok();
@@ -99,6 +99,8 @@ mod number_tests {
         }
     }
 
+    /// The hex and decimal parsers take u64::MAX, refuse one more, accept leading zeros and refuse
+    /// empty, `0x` and trailing spaces.
     #[test]
     fn edges() {
         assert_eq!(hex_num(b"ffffffffffffffff"), Some(u64::MAX));

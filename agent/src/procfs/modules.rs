@@ -105,6 +105,8 @@ pub fn decode_taint(value: u64) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// /proc/modules lines parse with size, taint flags, users, a missing refcount and the
+    /// Unloading state.
     #[test]
     fn parses_ec2_style_modules() {
         let buf = b"nf_tables 303104 0 - Live 0xffffffffc0a00000\n\
@@ -126,6 +128,7 @@ busy 4096 - - Unloading 0xffffffffc0400000\n";
         assert_eq!(m.get(4).unwrap().state, "Unloading");
     }
 
+    /// [hostile] Module lines with too few fields or a non-numeric size are counted and skipped.
     #[test]
     fn malformed_module_lines() {
         let (m, bad) = parse(b"onlyname\nx notanumber 0 - Live\n\n");
@@ -133,6 +136,7 @@ busy 4096 - - Unloading 0xffffffffc0400000\n";
         assert_eq!(bad, 2);
     }
 
+    /// Kernel taint bits decode to named flags (O for out-of-tree among them); zero is no taint.
     #[test]
     fn decodes_taint() {
         assert!(decode_taint(0).is_empty());

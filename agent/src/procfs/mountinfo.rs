@@ -91,6 +91,8 @@ fn parse_line(line: &[u8]) -> Option<Mount> {
 mod tests {
     use super::*;
 
+    /// mountinfo lines parse with any number of optional fields, and octal escapes in mount points
+    /// are decoded.
     #[test]
     fn parses_with_optional_fields_and_escapes() {
         let buf = b"22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw,discard\n\
@@ -104,6 +106,8 @@ mod tests {
         assert_eq!(m.get(2).unwrap().mount_point, "/mnt/with space");
     }
 
+    /// [hostile] Malformed mountinfo lines are counted and skipped; an invalid escape stays
+    /// literal.
     #[test]
     fn malformed_lines_counted() {
         let (m, bad) = parse(b"1 2 3\nx y 0:1 / / rw - ext4 a b\n");

@@ -223,6 +223,7 @@ mod tests {
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 34567 1 0000000000000000 100 0 0 10 0\n\
    1: 0100007F:1F90 0100007F:D431 01 00000010:00000020 00:00000000 00000000     0        0 34999 1 0000000000000000 20 4 30 10 -1\n";
 
+    /// /proc/net/tcp lines give addresses, ports, state, uid, inode and queue sizes.
     #[test]
     fn parses_tcp4() {
         let (s, bad) = parse_inet(TCP, Family::Inet);
@@ -243,6 +244,7 @@ mod tests {
         assert_eq!(tcp_state(c.state), "ESTABLISHED");
     }
 
+    /// /proc/net/tcp6 addresses print as IPv6, IPv4-mapped addresses as ::ffff:a.b.c.d.
     #[test]
     fn parses_tcp6_and_mapped() {
         let buf = b"  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
@@ -258,6 +260,8 @@ mod tests {
         assert_eq!(s.get(2).unwrap().local_port, 443);
     }
 
+    /// [hostile] Malformed /proc/net/tcp lines (bad hex, oversized port, cut short) are counted and
+    /// skipped.
     #[test]
     fn malformed_inet_lines_are_counted() {
         let buf = b"header\n 0: zz:1 00000000:0000 0A 0:0 0 0 0 0 1\n 1: 0100007F:FFFFF 00000000:0000 0A 0:0 0 0 0 0 1\n 2: 0100007F\n";
@@ -267,6 +271,8 @@ mod tests {
         assert_eq!(parse_inet(b"", Family::Inet), (vec![], 0));
     }
 
+    /// [hostile] /proc/net/unix parses abstract, empty and spaced paths; a path with a newline
+    /// costs only its tail line, counted malformed.
     #[test]
     fn parses_unix_with_odd_paths() {
         let buf = b"Num       RefCount Protocol Flags    Type St Inode Path\n\

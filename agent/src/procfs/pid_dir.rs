@@ -135,6 +135,8 @@ mod tests {
     use super::*;
     use crate::procfs::read::is_gone;
 
+    /// A process directory opened once reads its files (capped), links, namespaces and sorted
+    /// descriptor table.
     #[test]
     fn reads_files_links_and_descriptors_relative_to_the_directory() {
         let me = PidDir::open(PathBuf::from(format!("/proc/{}", std::process::id()))).unwrap();
@@ -160,6 +162,7 @@ mod tests {
         assert_eq!(entry.target.as_deref(), Some(want.as_slice()));
     }
 
+    /// A missing file, link, fd directory or process directory reads as gone.
     #[test]
     fn a_missing_file_or_directory_reads_as_gone() {
         let tmp = tempfile::tempdir().unwrap();
@@ -170,7 +173,7 @@ mod tests {
         assert!(is_gone(&PidDir::open(tmp.path().join("nope")).unwrap_err()));
     }
 
-    /// The directory stays bound to its process: once that exits, reads fail as gone.
+    /// [fault] The directory stays bound to its process: once that exits, reads fail as gone.
     #[test]
     fn reads_after_the_process_exits_fail_as_gone() {
         let mut child = std::process::Command::new("sleep")

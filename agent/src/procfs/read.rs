@@ -137,6 +137,8 @@ mod tests {
         assert_eq!((got.as_slice(), t), (&data[..10], false));
     }
 
+    /// A file reads whole below the cap and cut (marked truncated) at it, exact size included; a
+    /// missing file is an error.
     #[test]
     fn capped_reads() {
         let mut f = tempfile::NamedTempFile::new().unwrap();

@@ -94,6 +94,8 @@ mod tests {
 
     const BASH: &[u8] = b"1234 (bash) S 1000 1234 1234 34816 5678 4194304 2000 30000 0 3 10 5 40 20 20 0 1 0 98765 12345678 1500 18446744073709551615 1 1 0 0 0 0 65536 3670020 1266777851 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
 
+    /// A plain /proc/PID/stat line gives pid, name, state, parent, session, tty, times, threads,
+    /// start time and sizes.
     #[test]
     fn parses_plain() {
         let s = Stat::parse(BASH).unwrap();
@@ -111,6 +113,8 @@ mod tests {
         assert_eq!(s.rss_pages, 1500);
     }
 
+    /// [hostile] A process name with parentheses, spaces, a newline and invalid UTF-8 is read
+    /// whole, and the fields after it are right.
     #[test]
     fn comm_with_parens_spaces_newline_and_bad_utf8() {
         let line = b"77 (a) b\n(\xff) c) R 1 77 77 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 3 0 555 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n";
@@ -121,6 +125,7 @@ mod tests {
         assert_eq!(s.starttime, 555);
     }
 
+    /// [hostile] Empty, truncated and garbage stat lines are errors, not panics.
     #[test]
     fn truncated_and_empty_files_are_errors() {
         assert!(Stat::parse(b"").is_err());

@@ -81,6 +81,8 @@ impl Status {
 mod tests {
     use super::*;
 
+    /// A current /proc/PID/status gives tgid, uids, gids, memory sizes, namespace pids,
+    /// capabilities and seccomp.
     #[test]
     fn parses_modern_status() {
         let buf = b"Name:\tsleep\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t42\nNgid:\t0\nPid:\t42\nPPid:\t1\nUid:\t1000\t1001\t1002\t1003\nGid:\t100\t101\t102\t103\nVmSize:\t    8000 kB\nVmRSS:\t     960 kB\nNSpid:\t4242\t42\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nSeccomp:\t2\n";
@@ -95,6 +97,8 @@ mod tests {
         assert_eq!(s.seccomp, Some(2));
     }
 
+    /// A 2.6-era status of a kernel thread (no CapAmb, NSpid, Seccomp or Vm lines) parses with
+    /// those left out.
     #[test]
     fn old_kernel_without_newer_lines_and_kernel_threads() {
         // 2.6-era status: no CapAmb, no NSpid, no Seccomp; kernel threads have no Vm* lines.
@@ -106,6 +110,7 @@ mod tests {
         assert_eq!(s.nspid, None);
     }
 
+    /// [hostile] Garbage status lines and a truncated Uid line are ignored.
     #[test]
     fn garbage_is_ignored() {
         let s = Status::parse(b"Uid:\tx y\nVmRSS: lots\n\xff\xfe:\n:::\nTgid:");

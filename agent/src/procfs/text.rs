@@ -35,6 +35,8 @@ pub fn trimmed(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// Invalid UTF-8 reads as replacement characters plus the exact bytes in hex; valid text has no
+    /// hex.
     #[test]
     fn lossy_keeps_raw_bytes_of_invalid_utf8() {
         assert_eq!(lossy(b"plain"), ("plain".to_string(), None));
@@ -43,6 +45,8 @@ mod tests {
         assert_eq!(raw.as_deref(), Some("61ff620a"));
     }
 
+    /// NUL-separated lists split into items, keeping empty ones, and a rewritten argv without a
+    /// trailing NUL is one item.
     #[test]
     fn nul_lists() {
         assert!(nul_list(b"").is_empty());

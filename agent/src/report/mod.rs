@@ -110,6 +110,8 @@ mod tests {
         );
     }
 
+    /// [security] Host strings carrying HTML and script are escaped in the report, and a flagged
+    /// process still shows its flags.
     #[test]
     fn hostile_host_strings_are_escaped() {
         let tmp = tempfile::tempdir().unwrap();
@@ -143,6 +145,8 @@ mod tests {
         }
     }
 
+    /// [security] The report's content security policy denies by default and allows exactly its
+    /// inline style and script by hash; no external URL, inline style attribute or handler.
     #[test]
     fn the_policy_allows_exactly_the_inline_style_and_script() {
         let tmp = tempfile::tempdir().unwrap();
@@ -167,6 +171,8 @@ mod tests {
         assert!(!html.contains(" style=\"") && !html.contains(" onclick="));
     }
 
+    /// The report flags rwx and anonymous executable maps, memfd executables, hidden pids, kernel
+    /// taint and ld.so.preload.
     #[test]
     fn anomalies_are_flagged_from_maps_hidden_pids_and_taint() {
         let tmp = tempfile::tempdir().unwrap();
@@ -242,6 +248,8 @@ mod tests {
         }
     }
 
+    /// [hostile] A truncated artifact shows as damaged and FAILED, and a missing manifest is named,
+    /// without failing the report.
     #[test]
     fn damaged_and_missing_pieces_are_shown_not_fatal() {
         let tmp = tempfile::tempdir().unwrap();
@@ -265,6 +273,8 @@ mod tests {
         assert!(html.contains("The manifest could not be read"));
     }
 
+    /// The summary shows the instance's zone, AMI, type, IAM role and captured identity document,
+    /// and off EC2 why IMDS gave nothing.
     #[test]
     fn cloud_identity_is_in_the_summary() {
         let row = |k: &str, v: &str| format!("<tr><th>{k}</th><td>{v}</td></tr>");
@@ -335,6 +345,7 @@ mod tests {
         assert!(!html.contains("<th>Identity document</th>"));
     }
 
+    /// A process with LD_PRELOAD in its environment is flagged; an empty LD_PRELOAD= is not.
     #[test]
     fn ld_preload_in_the_environment_is_flagged() {
         let tmp = tempfile::tempdir().unwrap();
@@ -395,6 +406,8 @@ mod tests {
         assert!(html.contains("LD_PRELOAD=/dev/shm/libx.so"));
     }
 
+    /// [hostile] Processes in a parent loop or their own parent all appear in the tree, with
+    /// balanced markup.
     #[test]
     fn a_parent_loop_still_shows_every_process() {
         let tmp = tempfile::tempdir().unwrap();

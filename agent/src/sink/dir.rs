@@ -262,6 +262,7 @@ mod tests {
         }
     }
 
+    /// A committed object is listed and readable; one dropped before commit leaves nothing.
     #[test]
     fn committed_objects_appear_and_dropped_ones_vanish() {
         let tmp = tempfile::tempdir().unwrap();
@@ -283,6 +284,7 @@ mod tests {
         assert_eq!(s, "hello");
     }
 
+    /// Uneven writes over several write-back steps store every byte.
     #[test]
     fn write_back_started_early_keeps_every_byte() {
         let tmp = tempfile::tempdir().unwrap();
@@ -302,6 +304,8 @@ mod tests {
         );
     }
 
+    /// [security] Object paths escaping the collection directory (`..`, absolute) are refused and
+    /// nothing is written outside.
     #[test]
     fn escaping_paths_are_refused() {
         let tmp = tempfile::tempdir().unwrap();
@@ -315,6 +319,8 @@ mod tests {
         assert!(!tmp.path().join("escape").exists());
     }
 
+    /// [hostile] The directory reader refuses a symbolic link, a FIFO and a directory, naming
+    /// which.
     #[test]
     fn reader_refuses_what_is_not_a_regular_file() {
         let tmp = tempfile::tempdir().unwrap();
@@ -341,6 +347,7 @@ mod tests {
         }
     }
 
+    /// A collection directory that already exists is refused.
     #[test]
     fn existing_root_is_refused() {
         let tmp = tempfile::tempdir().unwrap();

@@ -157,6 +157,8 @@ pub fn check_relative_path(path: &str) -> Result<(), SinkError> {
 mod tests {
     use super::check_relative_path;
 
+    /// [security] Object paths are plain relative paths: empty, absolute, `..`, `.`, doubled
+    /// slashes, newlines, spaces and non-ASCII are refused.
     #[test]
     fn relative_paths_are_checked() {
         for good in [

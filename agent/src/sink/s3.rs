@@ -1317,6 +1317,8 @@ impl CollectionReader for S3Reader {
 mod tests {
     use super::*;
 
+    /// The multipart completion checksum is SHA-256 over the parts' digests with the part count,
+    /// and none when a part lacks its digest.
     #[test]
     fn composite_checksum_is_over_the_part_digests_with_the_part_count() {
         let part = |n: i32, body: &[u8]| {
@@ -1334,6 +1336,8 @@ mod tests {
         assert_eq!(composite_sha256(&[part(1, b"x"), unhashed]), None);
     }
 
+    /// S3 URLs parse to bucket and prefix (principal ids with colons included); bad buckets, `..`,
+    /// `.`, doubled slashes, spaces and newlines are refused.
     #[test]
     fn urls_parse() {
         let u = S3Url::parse("s3://evidence-test/cases/ir-7/").unwrap();
@@ -1363,6 +1367,8 @@ mod tests {
         }
     }
 
+    /// Multipart part sizes grow so that 10,000 parts cover 5TiB, from the default and the minimum
+    /// size, and never exceed the maximum.
     #[test]
     fn part_size_grows_so_ten_thousand_parts_cover_five_tib() {
         let base = DEFAULT_PART_SIZE;
@@ -1378,6 +1384,7 @@ mod tests {
         assert!(part_size_for(base, MAX_PARTS) <= MAX_PART_SIZE);
     }
 
+    /// Object Lock retention modes parse case-insensitively; an unknown one is refused.
     #[test]
     fn retention_modes_parse() {
         assert_eq!("compliance".parse(), Ok(RetentionMode::Compliance));

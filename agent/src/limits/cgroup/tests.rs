@@ -37,6 +37,8 @@ fn empty_dir(d: &Path) {
     }
 }
 
+/// On pure cgroup v2 at the root, the quota child is made below, cpu enabled, cpu.max and the pid
+/// written, the quota reported as applied, and on exit the pid moved back and the child removed.
 #[test]
 fn pure_v2_at_the_root_makes_the_child_below_and_enables_cpu() {
     let tmp = tempfile::tempdir().unwrap();
@@ -81,6 +83,8 @@ fn pure_v2_at_the_root_makes_the_child_below_and_enables_cpu() {
     assert!(!plan.child_dir.exists(), "child removed");
 }
 
+/// Inside a v2 service cgroup the quota child is made beside it in the slice, an already enabled
+/// cpu controller is left alone, and exit restores the service cgroup.
 #[test]
 fn v2_in_a_service_cgroup_makes_the_child_beside_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -121,6 +125,8 @@ fn v2_in_a_service_cgroup_makes_the_child_beside_it() {
     assert!(!plan.child_dir.exists());
 }
 
+/// On a hybrid host without v2 cpu the v1 cpu hierarchy takes the quota; the report reads back what
+/// the files hold (changed, unlimited, or moved out) and exit restores.
 #[test]
 fn hybrid_without_v2_cpu_uses_the_v1_cpu_hierarchy() {
     let tmp = tempfile::tempdir().unwrap();
@@ -174,6 +180,8 @@ fn hybrid_without_v2_cpu_uses_the_v1_cpu_hierarchy() {
     assert!(!plan.child_dir.exists());
 }
 
+/// [fault] No cpu controller anywhere (or no cgroup mounts) is a recorded error naming why, not a
+/// failed run.
 #[test]
 fn v2_without_cpu_and_no_v1_cpu_is_an_error_recorded_not_a_failure() {
     let tmp = tempfile::tempdir().unwrap();
@@ -199,6 +207,8 @@ fn v2_without_cpu_and_no_v1_cpu_is_an_error_recorded_not_a_failure() {
     assert!(err.contains("no cgroup2 hierarchy"), "{err}");
 }
 
+/// [fault] A missing cgroup directory or subtree_control file is an error naming it and leaves no
+/// child; a stale empty child of the same pid is replaced.
 #[test]
 fn failures_while_applying_are_errors_and_leave_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
@@ -234,6 +244,8 @@ fn failures_while_applying_are_errors_and_leave_nothing_behind() {
     drop(guard);
 }
 
+/// [hostile] Cgroup paths map through a bind mount's root; paths outside it (prefix look-alike,
+/// sibling, `..`) are refused, and escaped mount points are decoded.
 #[test]
 fn cgroup_paths_map_through_the_mount_root_and_stay_inside_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -260,6 +272,8 @@ fn cgroup_paths_map_through_the_mount_root_and_stay_inside_it() {
     assert_eq!(plan.child_path, "/vestige-3");
 }
 
+/// Our own v1 cpu and v2 cgroup lines are told apart (colons in the path kept); garbage or empty
+/// gives none.
 #[test]
 fn own_cgroup_lines_are_told_apart() {
     let text = "12:cpuacct:/a\n11:cpu,cpuacct:/b\n1:name=systemd:/c\n0::/d:with:colons\n";

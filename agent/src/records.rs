@@ -91,7 +91,7 @@ impl ArtifactView {
     pub fn is_records(&self) -> bool {
         self.path
             .as_deref()
-            .is_some_and(|p| p.ends_with(".jsonl.zst"))
+            .is_some_and(|p| p.ends_with(".jsonl.zst") || p.ends_with(".jsonl.zst.age"))
     }
 
     /// The collector kind, or the name when the manifest does not say.
@@ -143,10 +143,21 @@ pub fn for_each_record<T: DeserializeOwned>(
     mut f: impl FnMut(T),
 ) -> StreamOutcome {
     let mut outcome = StreamOutcome::default();
-    let object = match reader.open(path) {
+    // An encrypted artifact (`X.age`) is read from a decrypted copy (`vestige decrypt`), which
+    // holds its plaintext as `X`; the ciphertext itself cannot be read without the key.
+    let opened = match path.strip_suffix(crate::custody::AGE_SUFFIX) {
+        Some(plain) => reader.open(plain).map_err(|e| match reader.open(path) {
+            Ok(_) => "encrypted (age): decrypt the collection first (vestige decrypt) and read \
+                      the copy"
+                .to_owned(),
+            Err(_) => format!("unreadable: {e}"),
+        }),
+        None => reader.open(path).map_err(|e| format!("unreadable: {e}")),
+    };
+    let object = match opened {
         Ok(o) => o,
         Err(e) => {
-            outcome.error = Some(format!("unreadable: {e}"));
+            outcome.error = Some(e);
             return outcome;
         }
     };

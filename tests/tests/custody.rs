@@ -315,6 +315,29 @@ fn encrypted_signed_collection_verifies_decrypts_and_opens_with_public_tools() {
         "{p:#?}"
     );
     std::fs::write(&copy, &good).unwrap();
+    // The report reads the decrypted copy: every record artifact whole, verified, and the
+    // kernel modules' names on the page.
+    let html = tmp.path().join("report.html");
+    let o = run(&["report", s(&plain), "--out", s(&html)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let r: Value = serde_json::from_slice(o.stdout.trim_ascii_end()).unwrap();
+    assert_eq!(r["damaged_artifacts"], 0, "{r}");
+    assert_eq!(r["verified"], true, "{r}");
+    // On the encrypted collection itself, each record artifact is named as needing decryption.
+    let enc_html = tmp.path().join("encrypted.html");
+    let o = run(&["report", s(&root), "--out", s(&enc_html)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let r: Value = serde_json::from_slice(o.stdout.trim_ascii_end()).unwrap();
+    assert_eq!(r["damaged_artifacts"], 2, "{r}");
+    assert!(std::fs::read_to_string(&enc_html)
+        .unwrap()
+        .contains("decrypt the collection first"));
+    let page = std::fs::read_to_string(&html).unwrap();
+    let modules = e2e::records(&plain, "artifacts/kernel_modules.jsonl.zst").len();
+    assert!(
+        page.contains(&format!("{modules} listed")),
+        "{modules} modules not on the page"
+    );
     // An existing --out is refused.
     let o = run(&[
         "decrypt",

@@ -2,6 +2,8 @@
 
 fn main() {
     use tracing_subscriber::filter::{LevelFilter, Targets};
+    // Before any thread starts: the allocator's idle memory stays bounded.
+    vestige::limits::bound_allocator();
     use tracing_subscriber::prelude::*;
     // VESTIGE_LOG: a level (`debug`) or `target=level` directives, comma-separated. A value
     // that does not parse leaves the default, `info`.

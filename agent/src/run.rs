@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
+/// Where the spec's copy is stored in the collection.
+const SPEC_PATH: &str = "artifacts/spec.yaml.zst";
+
 /// Time kept back from the deadline to write the manifest.
 const MANIFEST_RESERVE: Duration = Duration::from_millis(500);
 /// How long a timed-out collector gets to stop on its own before it is abandoned.
@@ -158,14 +161,19 @@ pub fn collect(
     let deadline_at = opts.deadline.map(|d| t0 + d);
     let collection_id = new_collection_id();
     // Hash our own binary beside the collection: it is needed only for the manifest.
-    let tool_sha = std::thread::Builder::new()
-        .name("hash-self".into())
-        .spawn(|| {
-            std::fs::File::open("/proc/self/exe")
+    // `processes` takes it from here for vestige's own record instead of hashing it again.
+    let own_sha = Arc::new(std::sync::OnceLock::new());
+    let tool_sha = std::thread::Builder::new().name("hash-self".into()).spawn({
+        let own_sha = own_sha.clone();
+        move || {
+            let sha = std::fs::File::open("/proc/self/exe")
                 .and_then(|f| sha256_reader(f, None))
                 .ok()
-                .map(|(h, _)| h)
-        });
+                .map(|(h, _)| h);
+            let _ = own_sha.set(sha.clone());
+            sha
+        }
+    });
 
     let identity_budget = match opts.deadline {
         Some(d) => opts.imds_budget.min(d / 10),
@@ -191,6 +199,7 @@ pub fn collect(
             None => Context::host(),
         }
         .with_threads(opts.threads)
+        .with_own_exe_sha256(own_sha)
         .with_shared_fd_tables(shares_fd_tables(&spec.spec.artifacts)),
     );
     let compression = Compression::Zstd(spec.spec.zstd_level.0);
@@ -201,15 +210,19 @@ pub fn collect(
     let mut entries: Vec<ArtifactEntry> = Vec::new();
     let mut interrupted: Option<String> = None;
 
-    // The spec itself, first: it says what the run meant to do. Encrypted like every other
-    // artifact: its paths and patterns say what the responders looked for.
-    let spec_path = "artifacts/spec.yaml.zst";
-    let spec_entry = match store_spec(sink.as_ref(), spec_path, &spec.source, &encoding) {
-        Ok(e) => e,
-        Err(msg) => ArtifactEntry::empty("spec", "spec", Status::Error, Some(msg)),
+    // The spec itself, first in the manifest: it says what the run meant to do. Encrypted
+    // like every other artifact: its paths and patterns say what the responders looked for.
+    // Stored beside the first artifacts rather than before them (it is not volatile).
+    let store_spec_job = {
+        let (sink, source, encoding) = (sink.clone(), spec.source.clone(), encoding.clone());
+        move || match store_spec(sink.as_ref(), SPEC_PATH, &source, &encoding) {
+            Ok(e) => e,
+            Err(msg) => ArtifactEntry::empty("spec", "spec", Status::Error, Some(msg)),
+        }
     };
-    let spec_stored = spec_entry.path.clone();
-    entries.push(spec_entry);
+    let spec_thread = std::thread::Builder::new()
+        .name("store-spec".into())
+        .spawn(store_spec_job.clone());
 
     // Artifacts start in spec order (most volatile first). Up to `parallel_artifacts` record
     // collectors run at once, so one's serial tail (its last records hashed, compressed and
@@ -357,6 +370,20 @@ pub fn collect(
             Err(_) => break,
         }
     }
+    let spec_entry = match spec_thread {
+        Ok(handle) => handle.join().unwrap_or_else(|_| {
+            ArtifactEntry::empty(
+                "spec",
+                "spec",
+                Status::Error,
+                Some("storing the spec failed".into()),
+            )
+        }),
+        // No thread for it: stored here.
+        Err(_) => store_spec_job(),
+    };
+    let spec_stored = spec_entry.path.clone();
+    entries.push(spec_entry);
     entries.extend(results.into_iter().flatten());
 
     let skew = skew_probe.map_or_else(crate::clock::ClockSkew::disabled, |p| p.finish());

@@ -67,6 +67,9 @@ pub struct Context {
     /// Whether `connections` keeps the descriptor tables it reads for a later `open_files`.
     share_fd_tables: bool,
     fd_tables: Mutex<Option<fd_tables::FdTables>>,
+    /// vestige's own executable's SHA-256 once the run has hashed it (for the manifest), so
+    /// `processes` need not hash the same file again for vestige's own record.
+    own_exe_sha256: Arc<OnceLock<Option<String>>>,
 }
 
 impl Context {
@@ -92,7 +95,19 @@ impl Context {
             boot_time: OnceLock::new(),
             share_fd_tables: false,
             fd_tables: Mutex::new(None),
+            own_exe_sha256: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The same context told where vestige's own executable's hash will be put.
+    pub fn with_own_exe_sha256(mut self, slot: Arc<OnceLock<Option<String>>>) -> Self {
+        self.own_exe_sha256 = slot;
+        self
+    }
+
+    /// vestige's own executable's SHA-256, when it has been hashed already.
+    pub fn own_exe_sha256(&self) -> Option<&str> {
+        self.own_exe_sha256.get()?.as_deref()
     }
 
     /// The same context reading host files below `root`.

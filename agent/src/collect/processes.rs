@@ -200,9 +200,11 @@ pub fn collect(
             };
             let read = read.map(|found| {
                 found.map(|(mut rec, exe_link)| {
+                    // vestige's own binary is hashed once, for the manifest.
+                    let known = rec.is_collector.then(|| ctx.own_exe_sha256()).flatten();
                     let meta = exe_link
                         .as_deref()
-                        .and_then(|t| executable(&st, &hashes, &dir, t, &mut rec));
+                        .and_then(|t| executable(&st, &hashes, &dir, t, known, &mut rec));
                     (rec, meta)
                 })
             });
@@ -481,12 +483,14 @@ pub(super) fn exe_unlinked(dir: &Path, target: &[u8], meta: Option<&Metadata>) -
 
 /// Fills the record's executable fields: path, flags and file identity. Returns the file's
 /// metadata and its SHA-256 (hashed once per distinct file, perhaps still being hashed by
-/// another thread) when it is to be hashed; [`settle_hash`] puts the hash in the record.
+/// another thread; `known` when the run hashed it already) when it is to be hashed;
+/// [`settle_hash`] puts the hash in the record.
 fn executable(
     st: &State<'_>,
     hashes: &ExeHashes,
     dir: &Path,
     target: &[u8],
+    known: Option<&str>,
     rec: &mut ProcessRecord,
 ) -> Option<(Metadata, Arc<OnceLock<Hashed>>)> {
     let exe_path = dir.join("exe");
@@ -524,6 +528,9 @@ fn executable(
         crate::timefmt::rfc3339(meta.mtime(), u32::try_from(meta.mtime_nsec()).unwrap_or(0));
     if !st.opts.hash_executables {
         return None;
+    }
+    if let Some(sha) = known {
+        return Some((meta, Arc::new(OnceLock::from(Hashed::Ok(sha.to_owned())))));
     }
     let key = ExeKey {
         dev: meta.dev(),

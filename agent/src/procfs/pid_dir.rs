@@ -3,7 +3,6 @@
 //! every read lands on the process the directory was opened for: if it exits, reads fail as
 //! "gone" even once its pid is reused.
 
-use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -98,35 +97,85 @@ impl PidDir {
     /// The process's descriptor table (`fd/`), in descriptor order. Descriptors closed while
     /// the table is read are left out; a listing cut short keeps the entries read before.
     pub fn fd_table(&self) -> io::Result<Vec<FdEntry>> {
-        let mut dir = nix::dir::Dir::openat(
-            Some(self.dir.as_raw_fd()),
-            "fd",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(io::Error::from)?;
+        let dir = self.open_at("fd", OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
         let dir_fd = dir.as_raw_fd();
         let mut table = Vec::new();
-        for entry in dir.iter() {
-            let entry = match entry {
-                Ok(e) => e,
-                // A listing cut short (the process exited) keeps what was read.
-                Err(_) if !table.is_empty() => break,
-                Err(e) => return Err(io::Error::from(e)),
-            };
-            let name: &CStr = entry.file_name();
-            let Some(fd) = name.to_str().ok().and_then(|n| n.parse::<u32>().ok()) else {
-                continue; // "." and ".."
+        let listed = list_names(&dir, |name| {
+            let Some(fd) = std::str::from_utf8(name)
+                .ok()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                return; // "." and ".."
             };
             let target = match nix::fcntl::readlinkat(Some(dir_fd), name) {
                 Ok(t) => Some(t.into_vec()),
-                Err(nix::errno::Errno::ENOENT) | Err(nix::errno::Errno::ESRCH) => continue,
+                Err(nix::errno::Errno::ENOENT) | Err(nix::errno::Errno::ESRCH) => return,
                 Err(_) => None,
             };
             table.push(FdEntry { fd, target });
+        });
+        match listed {
+            Ok(()) => {}
+            // A listing cut short (the process exited) keeps what was read.
+            Err(_) if !table.is_empty() => {}
+            Err(e) => return Err(e),
         }
         table.sort_unstable_by_key(|e| e.fd);
         Ok(table)
+    }
+}
+
+/// Bytes of directory entries read per `getdents64` call.
+const DIRENT_BUF: usize = 16 * 1024;
+
+/// Calls `each` with the name of every entry of an open directory, read with `getdents64`
+/// straight from its descriptor (opendir would add an fstat, two fcntl and an lseek to every
+/// process's `fd/` listing).
+fn list_names(dir: &File, mut each: impl FnMut(&[u8])) -> io::Result<()> {
+    // The fixed part of a `struct linux_dirent64`: inode (8), offset (8), record length (2),
+    // type (1); the NUL-terminated name follows.
+    const NAME_AT: usize = 19;
+    let mut buf = vec![0u8; DIRENT_BUF];
+    loop {
+        // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`, which this function
+        // owns and does not otherwise touch during the call.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        let n = match usize::try_from(n) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+        };
+        let filled = buf.get(..n).unwrap_or_default();
+        let mut at = 0usize;
+        while let Some(record) = filled.get(at..) {
+            let Some(&[lo, hi]) = record.get(16..18) else {
+                break;
+            };
+            let len = usize::from(u16::from_ne_bytes([lo, hi]));
+            let Some(name_area) = record.get(NAME_AT..len) else {
+                break; // a record shorter than its header: the buffer is not ours to trust
+            };
+            let name = name_area
+                .iter()
+                .position(|b| *b == 0)
+                .and_then(|end| name_area.get(..end))
+                .unwrap_or(name_area);
+            each(name);
+            at += len;
+        }
     }
 }
 
@@ -134,6 +183,37 @@ impl PidDir {
 mod tests {
     use super::*;
     use crate::procfs::read::is_gone;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// A directory listing longer than one getdents64 buffer comes back whole: every name
+    /// once, including odd bytes, with `.` and `..`.
+    #[test]
+    fn listing_spans_several_reads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut want = std::collections::BTreeSet::new();
+        for i in 0..1500 {
+            let name = format!("{i:04}-{}", "n".repeat(40));
+            std::fs::write(tmp.path().join(&name), b"").unwrap();
+            want.insert(name.into_bytes());
+        }
+        let odd = b"new\nline\xff".to_vec();
+        std::fs::write(tmp.path().join(std::ffi::OsStr::from_bytes(&odd)), b"").unwrap();
+        want.insert(odd);
+        want.insert(b".".to_vec());
+        want.insert(b"..".to_vec());
+        let dir = File::open(tmp.path()).unwrap();
+        let mut got = Vec::new();
+        list_names(&dir, |n| got.push(n.to_vec())).unwrap();
+        assert!(
+            want.len() * 50 > DIRENT_BUF,
+            "the listing needs several reads"
+        );
+        assert_eq!(got.len(), want.len(), "each name once");
+        assert_eq!(
+            got.into_iter().collect::<std::collections::BTreeSet<_>>(),
+            want
+        );
+    }
 
     /// A process directory opened once reads its files (capped), links, namespaces and sorted
     /// descriptor table.

@@ -323,14 +323,16 @@ pub fn collect(
             .name(format!("artifact-{index}"))
             .spawn(move || {
                 let (ctx, sink, encoding, artifact, stop, done) = job;
-                let (entries, stopped_by) =
-                    run_artifact(&ctx, &sink, &encoding, &artifact, (timeout, limit), &stop);
-                let _ = done.send(Finished {
+                let mut reply = Reply {
+                    done: Some(done),
                     index,
                     position,
-                    entries,
-                    stopped_by,
-                });
+                    name: artifact.name.as_str().to_owned(),
+                    kind: artifact.collect.kind(),
+                };
+                let (entries, stopped_by) =
+                    run_artifact(&ctx, &sink, &encoding, &artifact, (timeout, limit), &stop);
+                reply.send(entries, stopped_by);
             });
         if let Err(e) = spawned {
             // No thread for it: run it here, one at a time.
@@ -531,6 +533,41 @@ struct Finished {
     position: usize,
     entries: Vec<ArtifactEntry>,
     stopped_by: Option<Stop>,
+}
+
+/// Sends an artifact's outcome to the scheduler exactly once: the result, or, should its
+/// thread end without one, an error entry (so the scheduler never waits for it forever).
+struct Reply {
+    done: Option<mpsc::Sender<Finished>>,
+    index: usize,
+    position: usize,
+    name: String,
+    kind: &'static str,
+}
+
+impl Reply {
+    fn send(&mut self, entries: Vec<ArtifactEntry>, stopped_by: Option<Stop>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Finished {
+                index: self.index,
+                position: self.position,
+                entries,
+                stopped_by,
+            });
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        let entry = ArtifactEntry::empty(
+            &self.name,
+            self.kind,
+            Status::Error,
+            Some("the artifact's thread ended without a result".into()),
+        );
+        self.send(vec![entry], None);
+    }
 }
 
 /// Kinds that store bulk bytes (file groups, memory dumps): each runs alone, so their
@@ -770,7 +807,52 @@ pub fn self_peak_rss() -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::may_start;
+    use super::{may_start, Reply};
+    use crate::manifest::{ArtifactEntry, Status};
+
+    /// [fault] An artifact thread that ends without a result still answers the scheduler once,
+    /// with an error entry; one that answered is not answered for twice.
+    #[test]
+    fn an_artifact_thread_always_answers_once() {
+        let reply = |tx: &std::sync::mpsc::Sender<super::Finished>| Reply {
+            done: Some(tx.clone()),
+            index: 3,
+            position: 4,
+            name: "maps".into(),
+            kind: "memory_maps",
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lost = std::thread::spawn({
+            let r = reply(&tx);
+            move || {
+                let _r = r;
+                panic!("a collector bug");
+            }
+        })
+        .join();
+        assert!(lost.is_err());
+        let f = rx.try_recv().unwrap();
+        assert_eq!((f.index, f.position), (3, 4));
+        assert_eq!(f.entries.len(), 1);
+        assert_eq!(f.entries[0].status, Status::Error);
+        assert_eq!(f.entries[0].name, "maps");
+
+        let mut r = reply(&tx);
+        r.send(
+            vec![ArtifactEntry::empty(
+                "maps",
+                "memory_maps",
+                Status::Ok,
+                None,
+            )],
+            None,
+        );
+        drop(r);
+        drop(tx);
+        let got: Vec<_> = rx.iter().collect();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].entries[0].status, Status::Ok);
+    }
 
     /// Record collectors run side by side up to the limit; a limit of 0 means one at a time.
     #[test]

@@ -362,35 +362,26 @@ pub fn check(reader: &dyn CollectionReader, checks: &Checks<'_>, out: Option<&Di
                 report.in_bucket += 1;
                 continue;
             }
-            // A decrypted copy (`vestige decrypt`) holds the plaintext of `X.age` as `X`.
-            Err(SinkError::Io { source, .. })
-                if source.kind() == io::ErrorKind::NotFound
-                    && path
-                        .strip_suffix(AGE_SUFFIX)
-                        .is_some_and(|plain| reader.open(plain).is_ok()) =>
-            {
-                let plain = path.strip_suffix(AGE_SUFFIX).unwrap_or(path);
-                match reader.open(plain) {
-                    Ok(r) => {
-                        listed.insert(plain.to_owned());
-                        (r, Some(plain))
-                    }
-                    Err(e) => {
-                        problem(&mut report, plain, format!("unreadable: {e}"));
-                        continue;
-                    }
-                }
-            }
             Err(e) => {
-                let cause = match &e {
-                    SinkError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
-                        format!("missing: {e}")
-                    }
-                    SinkError::Remote(_) => format!("missing: {e}"),
-                    _ => format!("unreadable: {e}"),
-                };
-                problem(&mut report, path, cause);
-                continue;
+                let not_found = matches!(&e, SinkError::Io { source, .. }
+                    if source.kind() == io::ErrorKind::NotFound);
+                // A decrypted copy (`vestige decrypt`) holds the plaintext of `X.age` as `X`.
+                let copy = path
+                    .strip_suffix(AGE_SUFFIX)
+                    .filter(|_| not_found)
+                    .and_then(|plain| reader.open(plain).ok().map(|r| (plain, r)));
+                if let Some((plain, r)) = copy {
+                    listed.insert(plain.to_owned());
+                    (r, Some(plain))
+                } else {
+                    let cause = match &e {
+                        _ if not_found => format!("missing: {e}"),
+                        SinkError::Remote(_) => format!("missing: {e}"),
+                        _ => format!("unreadable: {e}"),
+                    };
+                    problem(&mut report, path, cause);
+                    continue;
+                }
             }
         };
         let before = report.problems.len();

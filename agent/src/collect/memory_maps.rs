@@ -1,8 +1,9 @@
 //! `memory_maps`: one record per mapping of every process, with anomaly flags.
 
-use super::process_memory::{read_maps, MAX_MAPS_BYTES};
+use super::process_memory::{read_maps_from, MAX_MAPS_BYTES};
 use super::{per_process, CollectError, Context, Output, ProcessLines};
 use crate::procfs::maps;
+use crate::procfs::maps_query::{self, Queried};
 use crate::procfs::read::is_gone;
 use crate::procfs::text::lossy;
 use collector_spec::MemoryMapsOptions;
@@ -225,15 +226,36 @@ fn pid_maps(
 ) -> Result<ProcessLines, CollectError> {
     let mut out = ProcessLines::default();
     let maps_path = ctx.proc.join(pid.to_string()).join("maps");
-    let buf = match read_maps(&maps_path, MAX_MAPS_BYTES) {
+    let file = match std::fs::File::open(&maps_path) {
+        Ok(f) => f,
+        Err(e) if is_gone(&e) => return Ok(out),
+        Err(e) => {
+            out.warning = Some(format!("pid {pid}: maps: {e}"));
+            return Ok(out);
+        }
+    };
+    let mut named = NamedCache::new();
+    // The kernel's numbers where it offers them; the text where it does not, or where it
+    // refused one of this process's mappings.
+    if let Ok(Queried::Read { maps, cut }) = maps_query::query(&file, MAX_MAPS_BYTES) {
+        if cut {
+            out.warning = Some(cut_warning(pid, maps.len()));
+        }
+        mapping_records(
+            pid,
+            maps.mappings(),
+            opts.only_anomalies,
+            |m| literally_named(ctx, pid, m, shmem, &mut named),
+            &mut out,
+        )?;
+        return Ok(out);
+    }
+    let buf = match read_maps_from(file, MAX_MAPS_BYTES) {
         Ok((b, false)) => b,
         Ok((b, true)) => {
             // Whole lines only; the mappings past the cap are named as missing.
             let read = b.iter().filter(|c| **c == b'\n').count();
-            out.warning = Some(format!(
-                "pid {pid}: /proc/{pid}/maps is longer than {MAX_MAPS_BYTES} bytes: only its first \
-                 {read} mappings were recorded"
-            ));
+            out.warning = Some(cut_warning(pid, read));
             b
         }
         Err(e) if is_gone(&e) => return Ok(out),
@@ -242,7 +264,6 @@ fn pid_maps(
             return Ok(out);
         }
     };
-    let mut named = NamedCache::new();
     let bad = mapping_lines(
         pid,
         &buf,
@@ -267,10 +288,30 @@ pub fn mapping_lines(
     pid: u32,
     text: &[u8],
     only_anomalies: bool,
-    mut literal: impl FnMut(&maps::Mapping<'_>) -> bool,
+    literal: impl FnMut(&maps::Mapping<'_>) -> bool,
     out: &mut ProcessLines,
 ) -> Result<usize, CollectError> {
     let (mappings, bad) = maps::parse_all(text);
+    mapping_records(pid, mappings, only_anomalies, literal, out)?;
+    Ok(bad)
+}
+
+/// The warning for a process whose mappings were read only up to the cap.
+fn cut_warning(pid: u32, read: usize) -> String {
+    format!(
+        "pid {pid}: /proc/{pid}/maps is longer than {MAX_MAPS_BYTES} bytes: only its first \
+         {read} mappings were recorded"
+    )
+}
+
+/// [`mapping_lines`] of mappings already parsed (or read through the kernel's query).
+fn mapping_records(
+    pid: u32,
+    mappings: Vec<maps::Mapping<'_>>,
+    only_anomalies: bool,
+    mut literal: impl FnMut(&maps::Mapping<'_>) -> bool,
+    out: &mut ProcessLines,
+) -> Result<(), CollectError> {
     out.lines.reserve(mappings.len() * 320);
     let mut head = b"{\"pid\":".to_vec();
     int(&mut head, u64::from(pid));
@@ -318,7 +359,7 @@ pub fn mapping_lines(
         .write_json_rest(&mut out.lines)?;
         out.count += 1;
     }
-    Ok(bad)
+    Ok(())
 }
 
 /// Collects every process's mappings. Processes are read on up to `ctx.threads` threads;

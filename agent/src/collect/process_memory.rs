@@ -37,7 +37,7 @@
 use super::{CollectError, Context, Output};
 use crate::manifest::Status;
 use crate::procfs::maps::{self, Mapping};
-use crate::procfs::read::{is_gone, list_pids, read_capped, read_small, readlink_bytes};
+use crate::procfs::read::{is_gone, list_pids, read_capped_from, read_small, readlink_bytes};
 use crate::procfs::text::lossy;
 use collector_spec::{ProcessMemoryOptions, ProcessSelector};
 use serde::Serialize;
@@ -58,7 +58,12 @@ pub const MAX_MAPS_BYTES: u64 = 64 << 20;
 /// Reads `/proc/PID/maps` up to `cap` bytes, cut back to its last whole line; the flag says
 /// whether lines were left unread.
 pub fn read_maps(path: &Path, cap: u64) -> io::Result<(Vec<u8>, bool)> {
-    let (mut buf, cut) = read_capped(path, cap)?;
+    read_maps_from(std::fs::File::open(path)?, cap)
+}
+
+/// [`read_maps`] of a maps file already open.
+pub fn read_maps_from(file: std::fs::File, cap: u64) -> io::Result<(Vec<u8>, bool)> {
+    let (mut buf, cut) = read_capped_from(file, cap)?;
     if cut {
         let whole = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         buf.truncate(whole);

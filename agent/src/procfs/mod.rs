@@ -9,6 +9,7 @@ pub mod fdinfo;
 pub mod iomem;
 pub mod kcore;
 pub mod maps;
+pub mod maps_query;
 pub mod modules;
 pub mod mountinfo;
 pub mod net;

@@ -403,6 +403,91 @@ mod tests {
         assert_eq!(Some(ours.dev), shmem_device().as_deref());
     }
 
+    /// [hostile] A file mapped from a path longer than `PATH_MAX` (which the kernel's mapping
+    /// query refuses to name) is still recorded with its whole path, read from the maps text,
+    /// among the process's other mappings.
+    #[test]
+    fn a_path_longer_than_path_max_is_recorded_whole() {
+        use nix::fcntl::{openat, OFlag};
+        use nix::sys::stat::{mkdirat, Mode};
+        use std::os::fd::AsRawFd;
+        let tmp = tempfile::tempdir().unwrap();
+        let segment = "d".repeat(200);
+        let mut dir = std::fs::File::open(tmp.path()).unwrap();
+        for _ in 0..24 {
+            mkdirat(
+                Some(dir.as_raw_fd()),
+                segment.as_str(),
+                Mode::from_bits_truncate(0o700),
+            )
+            .unwrap();
+            let fd = openat(
+                Some(dir.as_raw_fd()),
+                segment.as_str(),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .unwrap();
+            // SAFETY: `fd` was just opened and is owned by nothing else.
+            dir = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        }
+        let fd = openat(
+            Some(dir.as_raw_fd()),
+            "deep.so",
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        // SAFETY: as above.
+        let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        file.set_len(4096).unwrap();
+        // SAFETY: a private read-only mapping of a file this test owns, unmapped below.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(addr, libc::MAP_FAILED);
+
+        let maps_file = std::fs::File::open("/proc/self/maps").unwrap();
+        let queried = maps_query::query(&maps_file, MAX_MAPS_BYTES);
+        let ctx = Context::host();
+        let out = pid_maps(
+            &ctx,
+            &MemoryMapsOptions::default(),
+            shmem_device().as_deref(),
+            std::process::id(),
+        )
+        .unwrap();
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(addr, 4096) };
+
+        assert!(
+            !matches!(queried, Ok(Queried::Read { .. })),
+            "the query named a path longer than PATH_MAX"
+        );
+        let text = String::from_utf8(out.lines).unwrap();
+        let ours: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(&format!("\"start\":\"{:#x}\"", addr as u64)))
+            .collect();
+        assert_eq!(ours.len(), 1, "{ours:?}");
+        let rec: serde_json::Value = serde_json::from_str(ours[0]).unwrap();
+        let path = rec["path"].as_str().unwrap();
+        assert!(
+            path.len() > 4096 && path.ends_with("/deep.so"),
+            "{}",
+            path.len()
+        );
+        assert!(path.starts_with(tmp.path().to_str().unwrap()));
+        assert!(out.count > 5 && out.warning.is_none(), "{:?}", out.warning);
+    }
+
     /// Addresses serialize as 0x-prefixed hex, the same by serde and by the direct writer.
     #[test]
     fn addresses_serialize_as_prefixed_hex() {

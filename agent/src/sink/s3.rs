@@ -18,7 +18,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::config::RequestChecksumCalculation;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockLegalHoldStatus,
@@ -234,7 +234,7 @@ const MAX_ERROR_CHARS: usize = 400;
 fn err_text<E, R>(e: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let text = match e {
         SdkError::ServiceError(se) => {
@@ -242,11 +242,11 @@ where
             match (err.code(), err.message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_owned(),
-                _ => format!("unexpected response: {}", DisplayErrorContext(err)),
+                _ => format!("unexpected response: {}", error_chain(err)),
             }
         }
         SdkError::TimeoutError(_) => "request timed out".to_owned(),
-        other => DisplayErrorContext(other).to_string(),
+        other => error_chain(other),
     };
     let mut text = text.replace('\n', " ");
     if text.len() > MAX_ERROR_CHARS {
@@ -256,6 +256,24 @@ where
         }
         text.truncate(cut);
         text.push('…');
+    }
+    text
+}
+
+/// An error and its sources as one line of their messages, `outer: inner: …`, each message
+/// once (an error that repeats its source's text is not repeated). Unlike the SDK's
+/// `DisplayErrorContext`, no `Debug` dump of the whole error is appended: that is several
+/// hundred characters of struct syntax that say nothing the messages do not.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let t = inner.to_string();
+        if !t.is_empty() && !text.ends_with(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = inner.source();
     }
     text
 }
@@ -407,7 +425,7 @@ pub fn caller_user_id(opts: &ClientOptions) -> Result<(String, Vec<String>), Str
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| format!("STS GetCallerIdentity: {}", DisplayErrorContext(&e)))?;
+            .map_err(|e| format!("STS GetCallerIdentity: {}", err_text(&e)))?;
         let id = out
             .user_id()
             .ok_or("STS GetCallerIdentity returned no UserId")?
@@ -1193,7 +1211,7 @@ impl Read for BodyReader {
             match self.rt.block_on(self.body.try_next()) {
                 Ok(Some(b)) => self.chunk = b,
                 Ok(None) => return Ok(0),
-                Err(e) => return Err(io::Error::other(DisplayErrorContext(&e).to_string())),
+                Err(e) => return Err(io::Error::other(error_chain(&e))),
             }
         }
         let n = out.len().min(self.chunk.len());
@@ -1316,6 +1334,32 @@ impl CollectionReader for S3Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A transport failure is described by its messages alone, outermost first, each once,
+    /// with no `Debug` dump of the SDK's error structs (what the summary line and the log
+    /// show a responder).
+    #[test]
+    fn transport_errors_are_one_short_line() {
+        use aws_sdk_s3::config::http::HttpResponse;
+        use aws_sdk_s3::error::ConnectorError;
+        use aws_sdk_s3::error::SdkError;
+        use aws_sdk_s3::operation::put_object::PutObjectError;
+        let io = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "tcp connect error: Connection refused (os error 111)",
+        );
+        let e: SdkError<PutObjectError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
+        let text = err_text(&e);
+        assert_eq!(
+            text,
+            "dispatch failure: io error: tcp connect error: Connection refused (os error 111)"
+        );
+        assert!(
+            !text.contains("DispatchFailure") && !text.contains('{'),
+            "{text}"
+        );
+    }
 
     /// The multipart completion checksum is SHA-256 over the parts' digests with the part count,
     /// and none when a part lacks its digest.

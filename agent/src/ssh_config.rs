@@ -1,10 +1,13 @@
-//! `Include` directives of OpenSSH's system configuration (`/etc/ssh/sshd_config`,
-//! `/etc/ssh/ssh_config`), followed below a collection root, so the files collector can take
-//! every file the daemon or client reads — including ones outside `sshd_config.d`.
+//! `Include` directives of OpenSSH's configuration, followed below a collection root, so the
+//! files collector can take every file the daemon or client reads — including ones outside
+//! `sshd_config.d`: the system's (`/etc/ssh/sshd_config`, `/etc/ssh/ssh_config`) and each
+//! user's (`~/.ssh/config`).
 //!
 //! As OpenSSH does: the keyword is case-insensitive and separated from its arguments by
 //! whitespace or `=`; an argument may be double-quoted; a relative path is relative to
-//! `/etc/ssh`; arguments are glob patterns (matched here with [`crate::glob`]); an included
+//! `/etc/ssh` in a system file and to `~/.ssh` in a user's; a leading `~` is the user's home
+//! in a user's file (in a system file it depends on who runs `ssh`, so it is noted, not
+//! followed); arguments are glob patterns (matched here with [`crate::glob`]); an included
 //! file may include more, up to [`MAX_DEPTH`] levels. Paths are resolved inside the root.
 
 use crate::glob::Component;
@@ -80,19 +83,51 @@ fn split_args(mut rest: &[u8]) -> Vec<Vec<u8>> {
     args
 }
 
-/// Follows the includes of `configs` (paths as seen from `root`), depth first.
+/// Whose configuration a file is: where its relative includes start, and what `~` means.
+struct Owner<'a> {
+    /// Directory relative include paths are relative to (`/etc/ssh`, or `HOME/.ssh`).
+    base: &'a [u8],
+    /// The home directory `~` stands for; `None` in system files.
+    home: Option<&'a [u8]>,
+}
+
+/// Follows the includes of the system's `configs` (paths as seen from `root`), depth first.
 pub fn follow(root: &std::path::Path, configs: &[&[u8]]) -> Includes {
     let mut found = Includes::default();
     let mut parsed = std::collections::HashSet::new();
+    let system = Owner {
+        base: b"/etc/ssh",
+        home: None,
+    };
     for config in configs {
-        follow_one(root, config, 0, &mut parsed, &mut found);
+        follow_one(root, config, &system, 0, &mut parsed, &mut found);
     }
     found
+}
+
+/// Follows the includes of the user configuration `HOME/.ssh/config` of every home in
+/// `homes` (as seen from `root`), and adds their findings to `found`. The configuration files
+/// themselves are not listed (the files patterns name them); the files they include are.
+pub fn follow_users(root: &std::path::Path, homes: &[Vec<u8>], found: &mut Includes) {
+    let mut parsed = std::collections::HashSet::new();
+    for home in homes {
+        let home = home.strip_suffix(b"/").unwrap_or(home);
+        let mut base = home.to_vec();
+        base.extend_from_slice(b"/.ssh");
+        let mut config = base.clone();
+        config.extend_from_slice(b"/config");
+        let user = Owner {
+            base: &base,
+            home: Some(home),
+        };
+        follow_one(root, &config, &user, 0, &mut parsed, found);
+    }
 }
 
 fn follow_one(
     root: &std::path::Path,
     config: &[u8],
+    owner: &Owner<'_>,
     depth: u32,
     parsed: &mut std::collections::HashSet<Vec<u8>>,
     found: &mut Includes,
@@ -108,13 +143,22 @@ fn follow_one(
     };
     for arg in include_args(&text) {
         let shown_config = String::from_utf8_lossy(config);
-        if arg.starts_with(b"~") {
-            found.notes.push(format!(
-                "{shown_config}: Include {} not followed (a home-relative path)",
-                String::from_utf8_lossy(&arg)
-            ));
-            continue;
-        }
+        let arg = match (arg.strip_prefix(b"~/"), owner.home) {
+            (Some(rest), Some(home)) => [home, b"/", rest].concat(),
+            _ if arg.starts_with(b"~") => {
+                found.notes.push(format!(
+                    "{shown_config}: Include {} not followed (a home-relative path{})",
+                    String::from_utf8_lossy(&arg),
+                    if owner.home.is_some() {
+                        " naming another user"
+                    } else {
+                        " in a system file"
+                    }
+                ));
+                continue;
+            }
+            _ => arg,
+        };
         if depth + 1 > MAX_DEPTH {
             found.notes.push(format!(
                 "{shown_config}: Include {} not followed (deeper than {MAX_DEPTH} levels)",
@@ -125,9 +169,7 @@ fn follow_one(
         let pattern = if arg.starts_with(b"/") {
             arg
         } else {
-            let mut p = b"/etc/ssh/".to_vec();
-            p.extend_from_slice(&arg);
-            p
+            [owner.base, b"/", &arg].concat()
         };
         for (shown, resolved) in expand(root, &pattern) {
             if found.files.len() >= MAX_FILES {
@@ -144,7 +186,7 @@ fn follow_one(
             if resolved != shown && !found.files.contains(&resolved) {
                 found.files.push(resolved.clone());
             }
-            follow_one(root, &resolved, depth + 1, parsed, found);
+            follow_one(root, &resolved, owner, depth + 1, parsed, found);
         }
     }
 }
@@ -290,6 +332,50 @@ mod tests {
         );
         assert_eq!(found.notes.len(), 1, "{:?}", found.notes);
         assert!(found.notes[0].contains("~/x"));
+    }
+
+    /// A user's `~/.ssh/config` includes are followed: relative to that user's `~/.ssh`,
+    /// `~/` as that user's home (not another's), absolute ones inside the root; `~other/`
+    /// is noted, not followed; a home without a config adds nothing.
+    #[test]
+    fn user_configs_follow_their_own_home() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(
+            root,
+            "home/alice/.ssh/config",
+            "Include config.d/*\nInclude ~/.config/ssh/extra\nInclude ~bob/x\nInclude /etc/ssh/shared.conf\n",
+        );
+        write(
+            root,
+            "home/alice/.ssh/config.d/jump",
+            "Include ~/.ssh/deeper\n",
+        );
+        write(root, "home/alice/.ssh/deeper", "ProxyCommand nc evil 22\n");
+        write(root, "home/alice/.config/ssh/extra", "Host *\n");
+        write(root, "etc/ssh/shared.conf", "Host x\n");
+        write(root, "root/.ssh/config", "Include keys.conf\n");
+        write(root, "root/.ssh/keys.conf", "IdentityFile ~/.ssh/id\n");
+        std::fs::create_dir_all(root.join("home/carol")).unwrap();
+        let mut found = Includes::default();
+        let homes = vec![
+            b"/home/alice".to_vec(),
+            b"/root/".to_vec(),
+            b"/home/carol".to_vec(),
+        ];
+        follow_users(root, &homes, &mut found);
+        assert_eq!(
+            shown(&found),
+            vec![
+                "/home/alice/.ssh/config.d/jump",
+                "/home/alice/.ssh/deeper",
+                "/home/alice/.config/ssh/extra",
+                "/etc/ssh/shared.conf",
+                "/root/.ssh/keys.conf",
+            ]
+        );
+        assert_eq!(found.notes.len(), 1, "{:?}", found.notes);
+        assert!(found.notes[0].contains("~bob/x") && found.notes[0].contains("another user"));
     }
 
     /// [hostile] A chain of 40 nested includes stops at the depth limit.

@@ -311,9 +311,10 @@ pub struct FilesOptions {
     /// Also collect `/etc/shadow`, `/etc/gshadow` and their backups when a pattern matches them
     /// (default false: password hashes stay on the host).
     pub include_shadow: bool,
-    /// Also collect the files `/etc/ssh/sshd_config` and `/etc/ssh/ssh_config` under `root`
-    /// include (`Include` directives: globs, relative to `/etc/ssh`, nested up to 16 levels),
-    /// wherever they are (default false).
+    /// Also collect the files `/etc/ssh/sshd_config`, `/etc/ssh/ssh_config` and every user's
+    /// `~/.ssh/config` under `root` include (`Include` directives: globs, relative to
+    /// `/etc/ssh` or the user's `~/.ssh`, nested up to 16 levels), wherever they are
+    /// (default false).
     pub ssh_includes: bool,
     /// Deepest directory level walked below a pattern's fixed prefix (default 32).
     pub max_depth: u32,

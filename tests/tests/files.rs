@@ -679,6 +679,55 @@ fn triage_ssh_group_takes_the_files_sshd_config_includes() {
     assert_eq!(tar.len(), files.len() - 1, "{:?}", tar.keys());
 }
 
+/// [security] The triage `ssh` group also takes what a user's `~/.ssh/config` includes: a
+/// file relative to that user's `~/.ssh`, one under their home named with `~/` (a
+/// `ProxyCommand` hidden outside `~/.ssh`), nested includes; a file nobody includes stays out.
+#[test]
+fn triage_ssh_group_takes_the_files_a_user_ssh_config_includes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let files = [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+        ),
+        (
+            "home/alice/.ssh/config",
+            "Include hosts.d/*.conf\nInclude ~/.local/share/jump.conf\n",
+        ),
+        (
+            "home/alice/.ssh/hosts.d/prod.conf",
+            "Host prod\n  Include ~/.cache/.p\n",
+        ),
+        (
+            "home/alice/.local/share/jump.conf",
+            "Host *\n  ProxyCommand nc 203.0.113.9 22\n",
+        ),
+        ("home/alice/.cache/.p", "LocalForward 5432 db:5432\n"),
+        ("home/alice/.local/share/unused.conf", "Host none\n"),
+    ];
+    write_tree(&root, &files);
+    let spec = triage_groups(&["ssh"], |_| {});
+    let collection = collect_tree(tmp.path(), &root, &spec);
+    let idx = by_path(&artifact_records(&collection, "ssh"));
+    let tar = tar_members(&collection, "ssh");
+    for rel in [
+        "home/alice/.ssh/config",
+        "home/alice/.ssh/hosts.d/prod.conf",
+        "home/alice/.local/share/jump.conf",
+        "home/alice/.cache/.p",
+    ] {
+        let path = format!("/{rel}");
+        let r = idx
+            .get(path.as_bytes())
+            .unwrap_or_else(|| panic!("{path} not indexed: {:?}", idx.keys()));
+        assert_eq!(r["status"], "ok", "{r}");
+        let want = files.iter().find(|(f, _)| *f == rel).unwrap().1;
+        assert_eq!(tar[rel], want.as_bytes(), "{path}");
+    }
+    assert!(!idx.contains_key(&b"/home/alice/.local/share/unused.conf"[..]));
+}
+
 /// The triage `accounts` group names the shadow files; they are collected only when the spec
 /// sets `include_shadow: true`.
 #[test]

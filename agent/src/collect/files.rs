@@ -232,7 +232,7 @@ pub fn collect(ctx: &Context, opts: &FilesOptions, out: &mut Output) -> Result<(
         }
     }
     if opts.ssh_includes && result.is_ok() {
-        result = w.ssh_includes(out);
+        result = w.ssh_includes(out, &homes);
     }
     // A stop says why (the artifact's timeout, the run's deadline, a signal).
     let why = match &result {
@@ -290,12 +290,14 @@ fn components_of(shown: &[u8]) -> Vec<&[u8]> {
 }
 
 impl Walker<'_> {
-    /// Takes the files OpenSSH's system configuration includes (each once, as patterns do).
-    fn ssh_includes(&mut self, out: &mut Output) -> Result<(), CollectError> {
-        let found = crate::ssh_config::follow(
+    /// Takes the files OpenSSH's system configuration and each user's `~/.ssh/config`
+    /// include (each once, as patterns do).
+    fn ssh_includes(&mut self, out: &mut Output, homes: &[Vec<u8>]) -> Result<(), CollectError> {
+        let mut found = crate::ssh_config::follow(
             &self.root,
             &[b"/etc/ssh/sshd_config", b"/etc/ssh/ssh_config"],
         );
+        crate::ssh_config::follow_users(&self.root, homes, &mut found);
         for note in found.notes {
             out.warn(note);
         }

@@ -109,8 +109,10 @@ pub fn follow(root: &std::path::Path, configs: &[&[u8]]) -> Includes {
 /// `homes` (as seen from `root`), and adds their findings to `found`. The configuration files
 /// themselves are not listed (the files patterns name them); the files they include are.
 pub fn follow_users(root: &std::path::Path, homes: &[Vec<u8>], found: &mut Includes) {
-    let mut parsed = std::collections::HashSet::new();
     for home in homes {
+        // Per user: a file two users include is read for each, since its relative and `~`
+        // includes lead into each one's own home.
+        let mut parsed = std::collections::HashSet::new();
         let home = home.strip_suffix(b"/").unwrap_or(home);
         let mut base = home.to_vec();
         base.extend_from_slice(b"/.ssh");
@@ -336,7 +338,8 @@ mod tests {
 
     /// A user's `~/.ssh/config` includes are followed: relative to that user's `~/.ssh`,
     /// `~/` as that user's home (not another's), absolute ones inside the root; `~other/`
-    /// is noted, not followed; a home without a config adds nothing.
+    /// is noted, not followed; a file two users include is followed for each (its `~` is each
+    /// one's home); a home without a config adds nothing.
     #[test]
     fn user_configs_follow_their_own_home() {
         let tmp = tempfile::tempdir().unwrap();
@@ -353,9 +356,19 @@ mod tests {
         );
         write(root, "home/alice/.ssh/deeper", "ProxyCommand nc evil 22\n");
         write(root, "home/alice/.config/ssh/extra", "Host *\n");
-        write(root, "etc/ssh/shared.conf", "Host x\n");
-        write(root, "root/.ssh/config", "Include keys.conf\n");
+        write(
+            root,
+            "root/.ssh/config",
+            "Include keys.conf\nInclude /etc/ssh/shared.conf\n",
+        );
         write(root, "root/.ssh/keys.conf", "IdentityFile ~/.ssh/id\n");
+        write(
+            root,
+            "etc/ssh/shared.conf",
+            "Host x\n  Include ~/.ssh/own.conf\n",
+        );
+        write(root, "home/alice/.ssh/own.conf", "Host a\n");
+        write(root, "root/.ssh/own.conf", "Host r\n");
         std::fs::create_dir_all(root.join("home/carol")).unwrap();
         let mut found = Includes::default();
         let homes = vec![
@@ -371,7 +384,9 @@ mod tests {
                 "/home/alice/.ssh/deeper",
                 "/home/alice/.config/ssh/extra",
                 "/etc/ssh/shared.conf",
+                "/home/alice/.ssh/own.conf",
                 "/root/.ssh/keys.conf",
+                "/root/.ssh/own.conf",
             ]
         );
         assert_eq!(found.notes.len(), 1, "{:?}", found.notes);

@@ -95,8 +95,8 @@ enum Stage {
     Plain(Sealed),
 }
 
-/// Bytes per zstd compression job of a record stream (the library's minimum is 512 KiB):
-/// small jobs keep the encoder's buffers small.
+/// Bytes per zstd compression job of a byte artifact compressed on a worker thread (the
+/// library's minimum is 512 KiB): small jobs keep the encoder's buffers small.
 const COMPRESSION_JOB_BYTES: u32 = 1 << 20;
 
 /// Bytes per zstd compression job of a bulk stream on several workers (a file group's tar):
@@ -138,7 +138,13 @@ pub struct Encoding {
     pub record_compression: Compression,
     /// Recipients to encrypt to (second); `None` stores the compressed bytes as they are.
     pub encryption: Option<Arc<Recipients>>,
+    /// zstd worker threads (0: compressed on the writing thread).
+    pub zstd_workers: u32,
 }
+
+/// zstd workers of a byte artifact (an executable, a memory dump): one, so the collector reads
+/// on while its last bytes are compressed.
+const BYTE_ZSTD_WORKERS: u32 = 1;
 
 impl From<Compression> for Encoding {
     fn from(compression: Compression) -> Self {
@@ -146,6 +152,7 @@ impl From<Compression> for Encoding {
             compression,
             record_compression: compression,
             encryption: None,
+            zstd_workers: BYTE_ZSTD_WORKERS,
         }
     }
 }
@@ -157,6 +164,7 @@ impl Encoding {
             compression,
             record_compression: compression,
             encryption: recipients.filter(|r| !r.is_empty()),
+            zstd_workers: BYTE_ZSTD_WORKERS,
         }
     }
 
@@ -166,10 +174,15 @@ impl Encoding {
         self
     }
 
-    /// The encoding of a record stream.
+    /// The encoding of a record stream: compressed on the thread that writes it. A worker
+    /// thread would copy every line into buffers of its own (1 MiB jobs, touched fresh for each
+    /// artifact) and be woken for each job, while the collector's threads keep the CPUs busy
+    /// anyway: on 2,000 processes the run's peak RSS fell from 20-22 MiB to 15-16 MiB and its
+    /// page faults from 10,600 to 6,300 without it, in the same time.
     pub fn for_records(&self) -> Self {
         Self {
             compression: self.record_compression,
+            zstd_workers: 0,
             ..self.clone()
         }
     }
@@ -275,13 +288,15 @@ impl ArtifactWriter {
         let stage = match encoding.compression {
             Compression::Zstd(level) => {
                 let mut enc = zstd::stream::write::Encoder::new(sealed, level).map_err(werr)?;
-                // One worker thread compresses while the collector keeps producing; small
-                // jobs keep the encoder's buffers (and so our memory) small.
-                enc.multithread(1).map_err(werr)?;
-                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(
-                    COMPRESSION_JOB_BYTES,
-                ))
-                .map_err(werr)?;
+                if encoding.zstd_workers > 0 {
+                    // Worker threads compress while the collector keeps producing; small
+                    // jobs keep the encoder's buffers (and so our memory) small.
+                    enc.multithread(encoding.zstd_workers).map_err(werr)?;
+                    enc.set_parameter(zstd::stream::raw::CParameter::JobSize(
+                        COMPRESSION_JOB_BYTES,
+                    ))
+                    .map_err(werr)?;
+                }
                 Stage::Zstd(enc)
             }
             Compression::None => Stage::Plain(sealed),
@@ -298,11 +313,12 @@ impl ArtifactWriter {
     }
 
     /// Lets zstd compress on `workers` threads of its own (0: on the caller's thread). Call
-    /// before writing. Returns whether multithreading took effect; when zstd refuses, the
-    /// artifact is compressed on the caller's thread as before.
+    /// before writing. Returns whether zstd took the setting; when it refuses, the artifact is
+    /// compressed as its encoding said.
     pub fn with_workers(&mut self, workers: u32) -> bool {
         match &mut self.stage {
-            Stage::Zstd(enc) if workers > 0 && self.raw_bytes == 0 => {
+            Stage::Zstd(enc) if workers == 0 && self.raw_bytes == 0 => enc.multithread(0).is_ok(),
+            Stage::Zstd(enc) if self.raw_bytes == 0 => {
                 enc.multithread(workers).is_ok()
                     && enc
                         .set_parameter(zstd::stream::raw::CParameter::JobSize(self.bulk_job))
@@ -537,6 +553,60 @@ mod tests {
         let back = zstd::decode_all(&stored[..]).unwrap();
         assert_eq!(back, raw);
         assert_eq!(fin.digest.raw_sha256, hex(&Sha256::digest(&raw)));
+    }
+
+    /// Threads of this process named `name` (a thread's name passes to the threads it starts).
+    fn threads_named(name: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim_end() == name)
+            .count()
+    }
+
+    /// Writes 3 MiB through a writer of `encoding` on a thread of its own name and returns how
+    /// many threads bore that name while the artifact was open (1: compressed on the writing
+    /// thread), after checking the stored bytes decode to the raw ones.
+    fn threads_while_writing(
+        encoding: Encoding,
+        workers: Option<u32>,
+        name: &'static str,
+    ) -> usize {
+        let tmp = tempfile::tempdir().unwrap();
+        let sink = DirSink::create_root(&tmp.path().join("c")).unwrap();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                let mut w = ArtifactWriter::create(&sink, "artifacts/t.zst", encoding).unwrap();
+                if let Some(n) = workers {
+                    assert!(w.with_workers(n));
+                }
+                let raw: Vec<u8> = (0..3u32 << 20).map(|i| (i % 7919 % 251) as u8).collect();
+                w.write_raw(&raw).unwrap();
+                let seen = threads_named(name);
+                w.finish().unwrap();
+                let stored = std::fs::read(sink.root().join("artifacts/t.zst")).unwrap();
+                assert_eq!(zstd::decode_all(&stored[..]).unwrap(), raw);
+                seen
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    /// Record streams are compressed on the thread that writes them (no zstd worker copying
+    /// every line into buffers of its own); byte artifacts keep one worker, and a stream asked
+    /// for 0 workers (a file group's `zstd_workers: 0`) gets none.
+    #[test]
+    fn record_streams_compress_on_the_writing_thread() {
+        let bytes = Encoding::from(Compression::Zstd(1));
+        assert_eq!(
+            threads_while_writing(bytes.for_records(), None, "vst-records"),
+            1
+        );
+        assert_eq!(threads_while_writing(bytes.clone(), None, "vst-bytes"), 2);
+        assert_eq!(threads_while_writing(bytes.clone(), Some(0), "vst-zero"), 1);
+        assert_eq!(threads_while_writing(bytes, Some(2), "vst-two"), 3);
     }
 
     /// An uncompressed artifact has equal raw and stored hashes, those of its bytes.

@@ -317,12 +317,12 @@ impl ArtifactWriter {
     /// compressed as its encoding said.
     pub fn with_workers(&mut self, workers: u32) -> bool {
         match &mut self.stage {
-            Stage::Zstd(enc) if workers == 0 && self.raw_bytes == 0 => enc.multithread(0).is_ok(),
             Stage::Zstd(enc) if self.raw_bytes == 0 => {
                 enc.multithread(workers).is_ok()
-                    && enc
-                        .set_parameter(zstd::stream::raw::CParameter::JobSize(self.bulk_job))
-                        .is_ok()
+                    && (workers == 0
+                        || enc
+                            .set_parameter(zstd::stream::raw::CParameter::JobSize(self.bulk_job))
+                            .is_ok())
             }
             _ => false,
         }

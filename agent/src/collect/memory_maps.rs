@@ -160,7 +160,7 @@ fn shmem_device() -> Option<String> {
     )
     .ok()?;
     let dev = std::fs::File::from(fd).metadata().ok()?.dev();
-    Some(format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev)))
+    Some(maps_query::device_text(libc::major(dev), libc::minor(dev)))
 }
 
 /// Whether a path ending in " (deleted)" is the file's real name: looked up from the process's

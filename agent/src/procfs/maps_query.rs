@@ -164,10 +164,15 @@ impl QueriedMaps {
         {
             return i;
         }
-        self.devices
-            .push((major, minor, format!("{major:02x}:{minor:02x}")));
+        self.devices.push((major, minor, device_text(major, minor)));
         self.devices.len() - 1
     }
+}
+
+/// A device as the maps text writes it (`major:minor`, two hex digits at least each): the
+/// form every mapping's `device` takes, whichever way it was read.
+pub fn device_text(major: u32, minor: u32) -> String {
+    format!("{major:02x}:{minor:02x}")
 }
 
 /// What a query of one process's maps file came to.
